@@ -1,0 +1,3 @@
+"""bus_seg: histopathology-registered breast ultrasound segmentation."""
+
+__version__ = "0.1.0"

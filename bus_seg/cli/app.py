@@ -1,0 +1,33 @@
+"""What every Hydra entry point shares: the packaged config path and clean error exits."""
+
+from __future__ import annotations
+
+import functools
+import logging
+import sys
+from collections.abc import Callable
+from typing import Any
+
+from bus_seg.errors import BusSegError
+
+CONFIG_PATH = "pkg://bus_seg.conf"
+HYDRA_VERSION_BASE = "1.3"
+
+log = logging.getLogger("bus_seg")
+
+
+def exits_cleanly(task: Callable[..., Any]) -> Callable[..., Any]:
+    """Turn a :class:`BusSegError` into one clear message on stderr and exit status 2.
+
+    Any other exception propagates (with its traceback): it is a bug, not bad input.
+    """
+
+    @functools.wraps(task)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return task(*args, **kwargs)
+        except BusSegError as err:
+            print(f"bus_seg error: {err}", file=sys.stderr)
+            sys.exit(2)
+
+    return wrapper

@@ -1,0 +1,150 @@
+"""LightningDataModules: one base that splits and serves samples, one subclass per data source."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import pytorch_lightning as pl
+from torch.utils.data import DataLoader
+
+from bus_seg.data.csv_table import read_image_label_table
+from bus_seg.data.dataset import SegmentationDataset
+from bus_seg.data.mask_folder import scan_mask_folder
+from bus_seg.data.samples import SegmentationSample
+from bus_seg.data.splits import SUBSETS, split_by_patient
+from bus_seg.data.synthetic import write_synthetic_dataset
+from bus_seg.data.transforms import build_transform, check_image_size
+from bus_seg.errors import InputError
+
+
+class SegmentationDataModule(pl.LightningDataModule):
+    """Patient-level split, albumentations transforms and loaders around ``load_samples()``.
+
+    Args:
+        image_size: side of the square network input (multiple of 32).
+        batch_size: images per batch (per process under DDP).
+        num_workers: DataLoader worker processes.
+        split_fractions: train/val/test fractions of patients.
+        seed: split seed (the same seed gives the same split).
+        num_folds: k of k-fold cross-validation, or None.
+        fold: the validation fold when ``num_folds`` is set.
+        augment: training preset (``train`` or ``none``).
+        mean: intensity mean for normalisation (images scaled to [0, 1] first).
+        std: intensity standard deviation for normalisation.
+        pin_memory: pin host memory (GPU training).
+    """
+
+    def __init__(
+        self,
+        image_size: int = 128,
+        batch_size: int = 8,
+        num_workers: int = 0,
+        split_fractions: Sequence[float] = (0.7, 0.2, 0.1),
+        seed: int = 42,
+        num_folds: int | None = None,
+        fold: int | None = None,
+        augment: str = "train",
+        mean: float = 0.449,
+        std: float = 0.226,
+        pin_memory: bool = False,
+    ) -> None:
+        super().__init__()
+        check_image_size(image_size)
+        self.image_size, self.batch_size, self.num_workers = image_size, batch_size, num_workers
+        self.split_fractions, self.seed = tuple(split_fractions), seed
+        self.num_folds, self.fold = num_folds, fold
+        self.augment, self.mean, self.std, self.pin_memory = augment, mean, std, pin_memory
+        self.subsets: dict[str, list[SegmentationSample]] = {}
+        self.datasets: dict[str, SegmentationDataset] = {}
+
+    def load_samples(self) -> list[SegmentationSample]:
+        """Every sample of the data source (subclasses implement it)."""
+        raise NotImplementedError
+
+    def setup(self, stage: str | None = None) -> None:
+        if self.datasets:
+            return
+        samples = self.load_samples()
+        self.subsets = split_by_patient(samples, self.split_fractions, self.seed, self.num_folds, self.fold)
+        empty = [name for name in ("train", "val") if not self.subsets[name]]
+        if empty:
+            raise InputError(
+                f"the {' and '.join(empty)} subset is empty ({len(samples)} images of "
+                f"{len({s.patient_id for s in samples})} patients); add data or change data.split_fractions"
+            )
+        for name in SUBSETS:
+            preset = self.augment if name == "train" else "eval"
+            transform = build_transform(preset, self.image_size, self.mean, self.std)
+            self.datasets[name] = SegmentationDataset(self.subsets[name], transform)
+
+    def split_table(self) -> pd.DataFrame:
+        """One row per image: image_id, patient_id, subset (for the run's output folder)."""
+        return pd.DataFrame(
+            [
+                {"image_id": s.image_id, "patient_id": s.patient_id, "subset": name}
+                for name in SUBSETS
+                for s in self.subsets.get(name, [])
+            ]
+        )
+
+    def _loader(self, name: str, shuffle: bool) -> DataLoader:
+        return DataLoader(
+            self.datasets[name],
+            batch_size=self.batch_size,
+            shuffle=shuffle,
+            num_workers=self.num_workers,
+            pin_memory=self.pin_memory,
+            persistent_workers=self.num_workers > 0,
+            drop_last=shuffle and len(self.datasets[name]) > self.batch_size,
+        )
+
+    def train_dataloader(self) -> DataLoader:
+        return self._loader("train", shuffle=True)
+
+    def val_dataloader(self) -> DataLoader:
+        return self._loader("val", shuffle=False)
+
+    def test_dataloader(self) -> DataLoader:
+        return self._loader("test" if self.datasets["test"].samples else "val", shuffle=False)
+
+
+class MaskFolderDataModule(SegmentationDataModule):
+    """BUSI-style folders (see :func:`bus_seg.data.mask_folder.scan_mask_folder`)."""
+
+    def __init__(self, root: str, classes: Sequence[str] | None = None, spacing_mm: float | None = None, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.root, self.classes, self.spacing_mm = Path(root), list(classes) if classes else None, spacing_mm
+
+    def load_samples(self) -> list[SegmentationSample]:
+        return scan_mask_folder(self.root, self.classes, self.spacing_mm)
+
+
+class ImageLabelCSVDataModule(SegmentationDataModule):
+    """A CSV of images and label maps (see :func:`bus_seg.data.csv_table.read_image_label_table`)."""
+
+    def __init__(self, table: str, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.table = Path(table)
+
+    def load_samples(self) -> list[SegmentationSample]:
+        return read_image_label_table(self.table)
+
+
+class SyntheticDataModule(ImageLabelCSVDataModule):
+    """The built-in synthetic dataset, written once under ``cache_dir``."""
+
+    def __init__(self, cache_dir: str, num_images: int = 24, size: int = 96, data_seed: int = 0, **kwargs: Any) -> None:
+        folder = Path(cache_dir) / f"synthetic_n{num_images}_s{size}_seed{data_seed}"
+        super().__init__(table=str(folder / "table.csv"), **kwargs)
+        self.folder, self.num_images, self.size, self.data_seed = folder, num_images, size, data_seed
+
+    def prepare_data(self) -> None:
+        write_synthetic_dataset(self.folder, self.num_images, self.size, self.data_seed)
+
+    def load_samples(self) -> list[SegmentationSample]:
+        self.prepare_data()
+        return super().load_samples()
+

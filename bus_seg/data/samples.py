@@ -1,0 +1,78 @@
+"""The unit every dataset serves: one image with its labels, found on disk."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from bus_seg.errors import InputError
+from bus_seg.io.images import read_gray
+
+IGNORE_LABEL = 255
+
+
+@dataclass(frozen=True)
+class SegmentationSample:
+    """An image and where its labels come from.
+
+    Attributes:
+        image_id: unique id (the case id for registered cohorts, the file stem for mask folders).
+        patient_id: patient the image belongs to; splits never put one patient in two subsets.
+        image_path: the gray or RGB image.
+        label_paths: one label map (0/1/255), or several lesion masks merged (non-zero = lesion).
+        label_kind: ``"label_map"`` (values 0, 1, 255 kept) or ``"masks"`` (union of non-zero).
+        split: a fixed subset (``train``/``val``/``test``) or None to let the splitter decide.
+        spacing_mm: pixel size of the image in millimetres, when known.
+        lesion_mask_path: full lesion mask (0/non-zero), for evaluation beyond the labelled strip.
+    """
+
+    image_id: str
+    patient_id: str
+    image_path: Path
+    label_paths: tuple[Path, ...]
+    label_kind: str = "label_map"
+    split: str | None = None
+    spacing_mm: float | None = None
+    lesion_mask_path: Path | None = None
+
+    def load_image(self) -> np.ndarray:
+        """The image as H×W uint8 gray (16-bit scaled down, RGB converted)."""
+        image = read_gray(self.image_path)
+        if image.dtype != np.uint8:
+            image = (image.astype(np.float32) * (255.0 / max(float(image.max()), 1.0))).astype(np.uint8)
+        return image
+
+    def load_labels(self, shape: tuple[int, int]) -> np.ndarray:
+        """The H×W uint8 labels (1 lesion/cancer, 0 not, 255 ignore), checked against ``shape``."""
+        if self.label_kind == "masks":
+            labels = np.zeros(shape, dtype=np.uint8)
+            for path in self.label_paths:
+                labels |= (self._read_checked(path, shape) > 0).astype(np.uint8)
+            return labels
+        labels = self._read_checked(self.label_paths[0], shape).astype(np.uint8)
+        bad = ~np.isin(labels, (0, 1, IGNORE_LABEL))
+        if bad.any():
+            raise InputError(
+                f"label map has values {sorted(np.unique(labels[bad]).tolist())[:5]} besides 0, 1 and 255; "
+                "a label map must use 1 = cancer, 0 = sampled non-cancer, 255 = not sampled",
+                self.label_paths[0],
+            )
+        return labels
+
+    def load_lesion_mask(self, shape: tuple[int, int]) -> np.ndarray | None:
+        """The full lesion mask (0/1) or None when the sample has none."""
+        if self.lesion_mask_path is None:
+            return None
+        return (self._read_checked(self.lesion_mask_path, shape) > 0).astype(np.uint8)
+
+    def _read_checked(self, path: Path, shape: tuple[int, int]) -> np.ndarray:
+        array = read_gray(path)
+        if array.shape != shape:
+            raise InputError(
+                f"size {array.shape[1]}×{array.shape[0]} differs from its image {self.image_path.name} "
+                f"({shape[1]}×{shape[0]}); labels must have exactly the image's size",
+                path,
+            )
+        return array

@@ -1,0 +1,1 @@
+"""Per-image tables, pooled confusion matrices, paired statistics, figures and reports."""

@@ -1,0 +1,1 @@
+"""Readers and writers of every external format (images, ultrasound, WSIs, annotations, manifests)."""

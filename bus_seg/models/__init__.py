@@ -1,0 +1,1 @@
+"""Segmentation model registry (torchvision FCN/DeepLabV3 and segmentation-models-pytorch)."""

@@ -1,0 +1,1 @@
+"""Registration of biopsy-core WSIs onto the ultrasound needle tract."""

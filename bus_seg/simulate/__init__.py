@@ -1,0 +1,1 @@
+"""Procedural ultrasound phantom and biopsy simulator writing cohorts in the contract's format."""

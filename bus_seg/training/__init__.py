@@ -1,0 +1,1 @@
+"""LightningModule, losses, metrics, optimizers and schedulers."""

@@ -1,0 +1,163 @@
+"""The LightningModule: any registry model, a segmentation loss, pooled and per-image metrics."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytorch_lightning as pl
+import torch
+from torch import nn
+from torchmetrics import MaxMetric
+
+from bus_seg.errors import BusSegError
+from bus_seg.evaluation.samples import EvalSample
+from bus_seg.training.metrics import SegmentationMetrics
+from bus_seg.training.optim import param_groups
+
+OptimizerFactory = Callable[..., torch.optim.Optimizer]
+SchedulerFactory = Callable[..., torch.optim.lr_scheduler.LRScheduler]
+
+
+class TrainingDivergedError(BusSegError):
+    """The loss became NaN or infinite."""
+
+
+class SegmentationModule(pl.LightningModule):
+    """Train, validate and test a segmentation model on 0/1/255 labels.
+
+    Logs ``train/loss``, ``val/<metric>`` and ``test/<metric>`` for every pooled metric of
+    :class:`~bus_seg.training.metrics.SegmentationMetrics` (``pixel_acc``, ``dice``, ``iou``,
+    ``recall``, ``precision``, ``specificity``), the per-image means ``*/per_image_dice``,
+    ``*/per_image_recall``, ``*/per_image_pixel_acc``, and ``val/dice_best``.
+
+    Args:
+        net: a registry model returning ``{"out": logits, "aux": logits?}``.
+        loss: a :class:`~bus_seg.training.losses.SegmentationLoss` (main + weighted aux).
+        optimizer: ``optimizer(params)`` -> optimizer (a Hydra ``_partial_`` of a torch optimizer).
+        scheduler: ``scheduler(optimizer, total_steps=...)`` -> per-step LR scheduler, or None.
+        head_lr_mult: learning-rate multiplier of the heads (10 in the torchvision recipe option).
+        mean: intensity mean the data were normalised with (to restore images for figures).
+        std: intensity standard deviation the data were normalised with.
+    """
+
+    def __init__(
+        self,
+        net: nn.Module,
+        loss: nn.Module,
+        optimizer: OptimizerFactory,
+        scheduler: SchedulerFactory | None = None,
+        head_lr_mult: float = 1.0,
+        mean: float = 0.449,
+        std: float = 0.226,
+    ) -> None:
+        super().__init__()
+        self.save_hyperparameters(ignore=["net", "loss", "optimizer", "scheduler"])
+        self.net, self.loss = net, loss
+        self.optimizer_factory, self.scheduler_factory = optimizer, scheduler
+        self.val_metrics, self.test_metrics = SegmentationMetrics(), SegmentationMetrics()
+        self.val_dice_best = MaxMetric()
+        self.test_samples: list[EvalSample] = []
+        self.evaluation_dir: Path | None = None
+        self.evaluation_options: dict[str, Any] = {}
+
+    def forward(self, image: torch.Tensor) -> dict[str, torch.Tensor]:
+        return self.net(image)
+
+    def training_step(self, batch: dict[str, Any], batch_idx: int) -> torch.Tensor:
+        outputs = self(batch["image"])
+        loss, parts = self.loss(outputs, batch["label"])
+        if not torch.isfinite(loss):
+            raise TrainingDivergedError(
+                f"loss is {loss.item()} at global step {self.global_step} (epoch {self.current_epoch}, batch "
+                f"{batch_idx}, images {list(batch['image_id'])}); the last good checkpoint is kept in the "
+                "run's checkpoints/ folder. Lower the learning rate or check these images and labels."
+            )
+        batch_size = batch["image"].shape[0]
+        self.log("train/loss", loss, prog_bar=True, on_step=True, on_epoch=True, batch_size=batch_size)
+        for name, value in parts.items():
+            self.log(f"train/loss_{name}", value, on_step=False, on_epoch=True, batch_size=batch_size)
+        return loss
+
+    def on_validation_epoch_start(self) -> None:
+        self.val_metrics.reset()
+
+    def validation_step(self, batch: dict[str, Any], batch_idx: int) -> None:
+        outputs = self(batch["image"])
+        loss, _ = self.loss(outputs, batch["label"])
+        self.log("val/loss", loss, on_epoch=True, batch_size=batch["image"].shape[0], sync_dist=True)
+        self.val_metrics.update(outputs["out"].argmax(dim=1), batch["label"])
+
+    def on_validation_epoch_end(self) -> None:
+        scores = {k: _finite(v) for k, v in self.val_metrics.compute().items()}
+        self.log("val/dice", scores.pop("dice"), prog_bar=True)
+        self.log_dict({f"val/{k}": v for k, v in scores.items()})
+        self.val_dice_best.update(self.trainer.callback_metrics["val/dice"])
+        self.log("val/dice_best", self.val_dice_best.compute(), prog_bar=True)
+
+    def on_test_epoch_start(self) -> None:
+        self.test_metrics.reset()
+        self.test_samples = []
+
+    def test_step(self, batch: dict[str, Any], batch_idx: int) -> None:
+        outputs = self(batch["image"])
+        prob = outputs["out"].softmax(dim=1)[:, 1]
+        pred = outputs["out"].argmax(dim=1)
+        self.test_metrics.update(pred, batch["label"])
+        self.test_samples.extend(self._eval_samples(batch, pred, prob))
+
+    def on_test_epoch_end(self) -> None:
+        scores = self.test_metrics.compute()
+        self.log_dict({f"test/{k}": _finite(v) for k, v in scores.items()})
+        samples = self._gather_test_samples()
+        if self.trainer.is_global_zero and self.evaluation_dir is not None:
+            from bus_seg.evaluation import write_evaluation
+
+            self.evaluation_result = write_evaluation(samples, self.evaluation_dir, **self.evaluation_options)
+
+    def configure_optimizers(self) -> dict[str, Any]:
+        base_lr = self.optimizer_factory.keywords["lr"]  # type: ignore[attr-defined]
+        optimizer = self.optimizer_factory(param_groups(self.net, base_lr, self.hparams.head_lr_mult))
+        if self.scheduler_factory is None:
+            return {"optimizer": optimizer}
+        total_steps = max(1, int(self.trainer.estimated_stepping_batches))
+        scheduler = self.scheduler_factory(optimizer, total_steps=total_steps)
+        return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "step"}}
+
+    def _eval_samples(self, batch: dict[str, Any], pred: torch.Tensor, prob: torch.Tensor) -> list[EvalSample]:
+        images = (batch["image"][:, 0] * self.hparams.std + self.hparams.mean).clamp(0, 1) * 255
+        samples = []
+        for i, image_id in enumerate(batch["image_id"]):
+            spacing = float(batch["spacing_mm"][i])
+            samples.append(
+                EvalSample(
+                    image_id=image_id,
+                    patient_id=batch["patient_id"][i],
+                    image=images[i].round().byte().cpu().numpy(),
+                    target=batch["label"][i].byte().cpu().numpy(),
+                    pred=pred[i].byte().cpu().numpy(),
+                    prob=prob[i].float().cpu().numpy(),
+                    spacing_mm=None if math.isnan(spacing) else spacing,
+                    lesion_mask=batch["lesion"][i].byte().cpu().numpy() if bool(batch["lesion_known"][i]) else None,
+                )
+            )
+        return samples
+
+    def _gather_test_samples(self) -> list[EvalSample]:
+        """Every rank's test samples on rank 0, once, in image-id order (DDP-safe)."""
+        if self.trainer.world_size == 1:
+            gathered = [self.test_samples]
+        else:
+            gathered = [None] * self.trainer.world_size
+            torch.distributed.all_gather_object(gathered, self.test_samples)
+        unique = {s.image_id: s for part in gathered for s in part}
+        return [unique[k] for k in sorted(unique)]
+
+
+def _finite(value: torch.Tensor) -> torch.Tensor:
+    """NaN (an undefined ratio) is logged as 0 so checkpoint monitors and sweepers stay sane."""
+    return torch.nan_to_num(value, nan=0.0)
+
+

@@ -1,0 +1,107 @@
+"""The files a run writes into its output folder, and the line that says where they are."""
+
+from __future__ import annotations
+
+import subprocess
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import pytorch_lightning as pl
+import torch
+from omegaconf import DictConfig
+
+from bus_seg.io.atomic import atomic_path
+
+
+@dataclass(frozen=True)
+class RunOutputs:
+    """Paths inside a run's output folder."""
+
+    root: Path
+
+    @property
+    def config(self) -> Path:
+        return self.root / "config.yaml"
+
+    @property
+    def metrics(self) -> Path:
+        return self.root / "metrics.json"
+
+    @property
+    def split(self) -> Path:
+        return self.root / "split.csv"
+
+    @property
+    def checkpoints(self) -> Path:
+        return self.root / "checkpoints"
+
+    @property
+    def evaluation(self) -> Path:
+        return self.root / "test"
+
+    def write_split(self, table: pd.DataFrame) -> None:
+        with atomic_path(self.split) as tmp:
+            table.to_csv(tmp, index=False)
+
+    @staticmethod
+    def config_summary(cfg: DictConfig) -> dict[str, Any]:
+        """The few settings a report reader needs to tell runs apart."""
+        return {
+            "model": cfg.model.get("name"),
+            "data": cfg.data.get("_target_", "").rsplit(".", 1)[-1],
+            "image_size": cfg.data.get("image_size"),
+            "loss": cfg.loss.get("_target_", "").rsplit(".", 1)[-1] if cfg.get("loss") else None,
+            "optimizer": cfg.optimizer.optimizer.get("_target_", "").rsplit(".", 1)[-1],
+            "lr": cfg.optimizer.optimizer.get("lr"),
+            "max_epochs": cfg.trainer.get("max_epochs"),
+            "seed": cfg.seed,
+            "registration": cfg.get("registration", {}).get("placement") if cfg.get("registration") else None,
+        }
+
+    def metrics_document(self, metrics: dict[str, float], cfg: DictConfig, trainer: pl.Trainer) -> dict[str, Any]:
+        """Contents of ``metrics.json``: metrics, where things are, and what made them."""
+        checkpoint = trainer.checkpoint_callback
+        return {
+            "metrics": metrics,
+            "best_checkpoint": getattr(checkpoint, "best_model_path", "") or None,
+            "last_checkpoint": str(self.checkpoints / "last.ckpt") if (self.checkpoints / "last.ckpt").is_file() else None,
+            "evaluation_dir": str(self.evaluation) if self.evaluation.is_dir() else None,
+            "epochs_completed": trainer.current_epoch,
+            "seed": cfg.seed,
+            "commit": git_commit(),
+            "task_name": cfg.task_name,
+        }
+
+    def summary_line(self, trainer: pl.Trainer) -> str:
+        """A final line saying where metrics, the per-image table, checkpoints and figures are."""
+        parts = [f"metrics: {self.metrics}"]
+        if (self.evaluation / "per_image.csv").is_file():
+            parts.append(f"per-image table: {self.evaluation / 'per_image.csv'}")
+            parts.append(f"report and figures: {self.evaluation}/ (report.md, confusion.png, overlays/)")
+        if self.checkpoints.is_dir():
+            parts.append(f"checkpoints: {self.checkpoints}")
+        return "[bus_seg] done. " + " | ".join(parts)
+
+
+def metrics_to_floats(metrics: dict[str, Any]) -> dict[str, float]:
+    """Trainer callback metrics as plain floats."""
+    return {k: float(v.item() if isinstance(v, torch.Tensor) else v) for k, v in metrics.items()}
+
+
+def git_commit() -> str | None:
+    """The checkout's commit, when run from a git checkout."""
+    try:
+        out = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True, timeout=5, check=True)
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return out.stdout.strip() or None
+
+
+def finish_wandb(loggers: list[Any]) -> None:
+    """Finish the W&B run of this job so multirun jobs stay separate runs."""
+    if any(type(logger).__name__ == "WandbLogger" for logger in loggers):
+        import wandb
+
+        wandb.finish()

@@ -1,0 +1,92 @@
+"""``train(cfg)``: build everything from a composed config, fit, test, and write the run's outputs."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any
+
+import pytorch_lightning as pl
+from hydra.utils import instantiate
+from omegaconf import DictConfig, OmegaConf
+
+from bus_seg.errors import ConfigError
+from bus_seg.io.atomic import write_json_atomic, write_text_atomic
+from bus_seg.training.builders import build_callbacks, build_loggers, build_module
+from bus_seg.training.run_outputs import RunOutputs, finish_wandb, metrics_to_floats
+
+log = logging.getLogger(__name__)
+
+
+def resolve_ckpt_path(ckpt_path: str | None, output_dir: Path) -> str | None:
+    """The checkpoint to resume from.
+
+    ``"last"`` means ``<output_dir>/checkpoints/last.ckpt`` (must exist); None resumes from that file
+    automatically when it exists (a restarted run in the same folder); any other value is a path.
+    """
+    last = output_dir / "checkpoints" / "last.ckpt"
+    if ckpt_path in (None, "last"):
+        if last.is_file():
+            log.info("resuming from %s", last)
+            return str(last)
+        if ckpt_path == "last":
+            raise ConfigError(f"ckpt_path=last but {last} does not exist; run in the folder of the run to resume (hydra.run.dir=<run dir>)")
+        return None
+    if not Path(ckpt_path).is_file():
+        raise ConfigError(f"ckpt_path={ckpt_path}: no such checkpoint file")
+    return ckpt_path
+
+
+def train(cfg: DictConfig) -> tuple[dict[str, float], dict[str, Any]]:
+    """Fit and test one experiment.
+
+    Args:
+        cfg: a composed ``train.yaml`` config.
+
+    Returns:
+        ``(metric_dict, object_dict)``: every logged metric as floats, and the built objects
+        (``cfg``, ``datamodule``, ``model``, ``trainer``, ``outputs``).
+    """
+    outputs = RunOutputs(Path(cfg.paths.output_dir))
+    pl.seed_everything(cfg.seed, workers=True)
+    datamodule = instantiate(cfg.data)
+    model = build_module(cfg)
+    loggers = build_loggers(cfg.get("logger"))
+    trainer: pl.Trainer = instantiate(cfg.trainer, callbacks=build_callbacks(cfg), logger=loggers or False)
+    for logger in loggers:
+        logger.log_hyperparams(OmegaConf.to_container(cfg, resolve=True))
+    write_text_atomic(outputs.config, OmegaConf.to_yaml(cfg, resolve=True))
+    objects = {"cfg": cfg, "datamodule": datamodule, "model": model, "trainer": trainer, "outputs": outputs}
+    try:
+        if cfg.get("train", True):
+            trainer.fit(model, datamodule=datamodule, ckpt_path=resolve_ckpt_path(cfg.get("ckpt_path"), outputs.root))
+        metrics = metrics_to_floats(trainer.callback_metrics)
+        if trainer.is_global_zero and datamodule.subsets:
+            outputs.write_split(datamodule.split_table())
+        if cfg.get("test", True):
+            model.evaluation_dir = outputs.evaluation
+            model.evaluation_options = {
+                "run_name": cfg.task_name,
+                "config_summary": outputs.config_summary(cfg),
+                "max_overlays": cfg.evaluation.max_overlays,
+            }
+            best = trainer.checkpoint_callback.best_model_path if trainer.checkpoint_callback else ""
+            trainer.test(model, datamodule=datamodule, ckpt_path=best or None, weights_only=True)
+            metrics.update(metrics_to_floats(trainer.callback_metrics))
+            result = getattr(model, "evaluation_result", None)
+            if result is not None:
+                for logger in loggers:
+                    _log_evaluation(logger, result, cfg)
+        if trainer.is_global_zero:
+            write_json_atomic(outputs.metrics, outputs.metrics_document(metrics, cfg, trainer))
+            print(outputs.summary_line(trainer))
+    finally:
+        finish_wandb(loggers)
+    return metrics, objects
+
+
+def _log_evaluation(logger: Any, result: Any, cfg: DictConfig) -> None:
+    if type(logger).__name__ == "WandbLogger":
+        from bus_seg.evaluation import log_evaluation_to_wandb
+
+        log_evaluation_to_wandb(result, logger.experiment, log_images=cfg.evaluation.log_images)
