@@ -32,7 +32,7 @@ def read_array(path: str | Path) -> np.ndarray:
             elif img.mode in ("1", "LA", "CMYK", "YCbCr"):
                 img = img.convert("L" if img.mode in ("1", "LA") else "RGB")
             return np.asarray(img)
-    except (UnidentifiedImageError, OSError, ValueError, tifffile.TiffFileError) as err:
+    except (UnidentifiedImageError, Image.DecompressionBombError, OSError, ValueError, tifffile.TiffFileError) as err:
         raise InputError(f"cannot decode image ({err.__class__.__name__}: {err}); is the file complete and a PNG/JPEG/TIFF?", path) from err
 
 
