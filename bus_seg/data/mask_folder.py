@@ -2,15 +2,12 @@
 
 from __future__ import annotations
 
-import re
 from collections.abc import Sequence
 from pathlib import Path
 
 from bus_seg.data.samples import SegmentationSample
 from bus_seg.errors import InputError
-
-IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp")
-MASK_PATTERN = re.compile(r"^(?P<stem>.+)_mask(_\d+)?$")
+from bus_seg.io.mask_layout import IMAGE_SUFFIXES, MASK_PATTERN
 
 
 def scan_mask_folder(

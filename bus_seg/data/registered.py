@@ -91,7 +91,6 @@ class RegisteredCohortDataModule(SegmentationDataModule):
             allow_outside_paths=bool(self.registration.get("allow_outside_paths", False)),
         )
         report = self.registration_report
-        assert report is not None
         ok = report[report["status"] == "ok"].set_index("case_id")
         labels_dir = self.registered_dir(manifest_path) / "labels"
         samples = []
@@ -107,7 +106,6 @@ class RegisteredCohortDataModule(SegmentationDataModule):
                 label = record.label_path
             else:
                 label = labels_dir / f"{record.case_id}.png"
-            lesion = record.extra.get("lesion_mask_path")
             spacing = ok.loc[record.case_id].get("us_spacing_mm")
             samples.append(
                 SegmentationSample(
@@ -117,7 +115,7 @@ class RegisteredCohortDataModule(SegmentationDataModule):
                     label_paths=(label,),
                     split=record.split,
                     spacing_mm=float(spacing) if pd.notna(spacing) else record.us_spacing_mm,
-                    lesion_mask_path=(manifest.root / lesion) if lesion else None,
+                    lesion_mask_path=manifest.resolve_extra_path(record, "lesion_mask_path"),
                 )
             )
         if not samples:

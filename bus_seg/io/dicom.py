@@ -1,0 +1,285 @@
+"""DICOM ultrasound frames: the pixels as 8-bit gray and the pixel spacing, nothing else.
+
+Privacy: only the tags of the image pixel module, the frame count and the spacing tags are parsed
+(``dcmread(specific_tags=...)``), so patient names, ids, dates, UIDs and institution names are
+never even decoded. Nothing this module returns, warns or raises carries a tag value other than
+the pixels, the spacing and pixel-format facts (bits, frame count); errors name only the file.
+"""
+
+from __future__ import annotations
+
+import math
+import warnings as py_warnings
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pydicom
+from pydicom.dataset import Dataset
+from pydicom.errors import InvalidDicomError
+from pydicom.pixels import apply_color_lut, pixel_array
+
+from bus_seg.errors import InputError
+from bus_seg.io.images import to_gray
+from bus_seg.io.spacing import settle_spacing
+
+DICOM_SUFFIXES = {".dcm", ".dicom"}
+DICOM_MAGIC_OFFSET = 128
+DICOM_MAGIC = b"DICM"
+
+_UNITS_CM = 3  # PhysicalUnitsX/YDirection: 3 = cm
+_SPATIAL_FORMAT_2D = 1  # RegionSpatialFormat: 1 = 2-D (tissue or flow)
+_PIXEL_TAGS = [
+    "SamplesPerPixel",
+    "PhotometricInterpretation",
+    "PlanarConfiguration",
+    "Rows",
+    "Columns",
+    "BitsAllocated",
+    "BitsStored",
+    "HighBit",
+    "PixelRepresentation",
+    "NumberOfFrames",
+    "RedPaletteColorLookupTableDescriptor",
+    "GreenPaletteColorLookupTableDescriptor",
+    "BluePaletteColorLookupTableDescriptor",
+    "RedPaletteColorLookupTableData",
+    "GreenPaletteColorLookupTableData",
+    "BluePaletteColorLookupTableData",
+    "SegmentedRedPaletteColorLookupTableData",
+    "SegmentedGreenPaletteColorLookupTableData",
+    "SegmentedBluePaletteColorLookupTableData",
+    "ExtendedOffsetTable",
+    "ExtendedOffsetTableLengths",
+    "PixelData",
+]
+_SPACING_TAGS = ["SequenceOfUltrasoundRegions", "PixelSpacing", "ImagerPixelSpacing"]
+
+
+@dataclass
+class DicomFrame:
+    """The first frame of a DICOM image with the spacing stored in the file.
+
+    Attributes:
+        pixels: H×W uint8 gray (photometric interpretation applied, >8-bit data scaled down).
+        spacing_xy_mm: ``(x, y)`` pixel size in mm from the file, or None.
+        spacing_source: ``"dicom-region"`` or ``"dicom-pixelspacing"``, or None.
+        warnings: notes for the report (first frame of a cine loop used, ignored calibration).
+    """
+
+    pixels: np.ndarray
+    spacing_xy_mm: tuple[float, float] | None
+    spacing_source: str | None
+    warnings: list[str] = field(default_factory=list)
+
+
+def is_dicom(path: str | Path) -> bool:
+    """Whether ``path`` is a DICOM file: a ``.dcm``/``.dicom`` suffix or ``DICM`` at byte 128."""
+    path = Path(path)
+    if path.suffix.lower() in DICOM_SUFFIXES:
+        return True
+    try:
+        with path.open("rb") as handle:
+            handle.seek(DICOM_MAGIC_OFFSET)
+            return handle.read(len(DICOM_MAGIC)) == DICOM_MAGIC
+    except OSError:
+        return False
+
+
+def read_dicom_ultrasound(
+    path: str | Path,
+) -> tuple[np.ndarray, float | None, str | None, list[str]]:
+    """Read the first frame of a DICOM ultrasound image and its isotropic pixel spacing.
+
+    Spacing comes from the largest 2-D region of ``SequenceOfUltrasoundRegions`` calibrated in
+    cm (``PhysicalDeltaX × 10`` mm), else from ``PixelSpacing``/``ImagerPixelSpacing`` (mm).
+
+    Returns:
+        ``(pixels, spacing_mm, spacing_source, warnings)``: H×W uint8 gray pixels, the spacing in
+        mm per pixel (None when the file gives none), ``"dicom-region"``/``"dicom-pixelspacing"``
+        (or None), and notes for the report.
+
+    Raises:
+        InputError: the file is missing, not DICOM, holds no decodable image, or its spacing is
+            anisotropic (use :func:`bus_seg.io.ultrasound.read_ultrasound` with ``spacing_mm``
+            to override it).
+    """
+    frame = read_dicom_frame(path)
+    spacing_mm, source, notes = settle_spacing(
+        path, None, frame.spacing_xy_mm, frame.spacing_source
+    )
+    return frame.pixels, spacing_mm, source, frame.warnings + notes
+
+
+def read_dicom_frame(path: str | Path) -> DicomFrame:
+    """Read the first frame of a DICOM image and the ``(x, y)`` spacing stored in it.
+
+    Raises:
+        InputError: the file is missing, not DICOM, or holds no decodable image.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise InputError("DICOM file not found; check us_path in the manifest", path)
+    dataset = _read_dataset(path)
+    notes: list[str] = []
+    frames = _int_or(dataset, "NumberOfFrames", 1)
+    if frames > 1:
+        notes.append(f"multi-frame DICOM ({frames} frames, a cine loop?): the first frame is used")
+    pixels = _first_frame_gray_uint8(dataset, path)
+    spacing = _region_spacing(dataset, notes) or _pixel_spacing(dataset, notes)
+    xy_mm, source = spacing if spacing is not None else (None, None)
+    return DicomFrame(pixels, xy_mm, source, notes)
+
+
+def _read_dataset(path: Path) -> Dataset:
+    try:
+        with py_warnings.catch_warnings():  # pydicom's warnings may quote tag values
+            py_warnings.simplefilter("ignore")
+            dataset = pydicom.dcmread(path, specific_tags=_PIXEL_TAGS + _SPACING_TAGS)
+    except InvalidDicomError:
+        raise InputError(
+            "not a DICOM file (no 'DICM' marker after the 128-byte preamble); export the image "
+            "again as DICOM Part 10, or as PNG/TIFF with us_spacing_mm in the manifest",
+            path,
+        ) from None
+    except Exception as err:  # any parse failure; its message may quote values
+        raise InputError(
+            f"cannot parse the DICOM file ({type(err).__name__}); it is probably truncated or "
+            "corrupt: export it again",
+            path,
+        ) from None
+    if "PixelData" not in dataset:
+        raise InputError(
+            "the DICOM file holds no image (no Pixel Data); give the file of the B-mode frame, "
+            "not a report or presentation state",
+            path,
+        )
+    return dataset
+
+
+def _first_frame_gray_uint8(dataset: Dataset, path: Path) -> np.ndarray:
+    """Decode frame 0, apply the photometric interpretation, convert to 8-bit gray."""
+    if _int_or(dataset, "PixelRepresentation", 0) != 0:
+        raise InputError(
+            "signed pixel data is not a B-mode image format bus_seg reads; export the frame as "
+            "unsigned 8-bit DICOM or PNG",
+            path,
+        )
+    try:
+        with py_warnings.catch_warnings():
+            py_warnings.simplefilter("ignore")
+            # raw=False: pydicom converts YBR_FULL/YBR_FULL_422 to RGB (convert_color_space).
+            array = pixel_array(dataset, index=0)
+    except Exception as err:  # decoder plugins raise many types
+        raise InputError(_decode_failure(dataset, err), path) from None
+    interpretation = str(dataset.get("PhotometricInterpretation", "MONOCHROME2")).strip()
+    bits = _int_or(dataset, "BitsStored", array.dtype.itemsize * 8)
+    if interpretation == "MONOCHROME1":  # 0 is white: invert within the stored range
+        array = (2**bits - 1) - np.minimum(array.astype(np.int64), 2**bits - 1)
+    elif interpretation == "PALETTE COLOR":
+        array = apply_color_lut(array, dataset)
+        bits = int(dataset.RedPaletteColorLookupTableDescriptor[2])
+    if array.ndim == 3:
+        array = to_gray(array)
+    if array.ndim != 2:
+        raise InputError(
+            f"the first frame has shape {array.shape}, not a 2-D image; export a single "
+            "B-mode frame",
+            path,
+        )
+    return _scale_to_uint8(array, bits)
+
+
+def _scale_to_uint8(array: np.ndarray, bits: int) -> np.ndarray:
+    """Map ``0 … 2**bits - 1`` linearly onto ``0 … 255``; 8-bit data passes unchanged."""
+    if bits <= 8:
+        return np.clip(array, 0, 255).astype(np.uint8)
+    scaled = np.rint(array.astype(np.float64) * (255.0 / (2**bits - 1)))
+    return np.clip(scaled, 0, 255).astype(np.uint8)
+
+
+def _decode_failure(dataset: Dataset, err: Exception) -> str:
+    syntax = getattr(getattr(dataset, "file_meta", None), "TransferSyntaxUID", None)
+    if syntax is not None and syntax.is_compressed:
+        return (
+            f"cannot decode the compressed pixel data ({syntax.name}; {type(err).__name__}); "
+            "install a decoder (pip install pylibjpeg pylibjpeg-libjpeg pylibjpeg-openjpeg) or "
+            "export the frame uncompressed"
+        )
+    return (
+        f"cannot decode the pixel data ({type(err).__name__}); the file is probably truncated "
+        "or corrupt: export it again"
+    )
+
+
+def _region_spacing(dataset: Dataset, notes: list[str]) -> tuple[tuple[float, float], str] | None:
+    """``(x, y)`` mm of the largest 2-D ultrasound region calibrated in cm, if any."""
+    regions = dataset.get("SequenceOfUltrasoundRegions")
+    if not regions:
+        return None
+    usable: list[tuple[int, tuple[float, float]]] = []
+    for region in regions:
+        if _int_or(region, "RegionSpatialFormat", 0) != _SPATIAL_FORMAT_2D:
+            continue
+        if (
+            _int_or(region, "PhysicalUnitsXDirection", 0) != _UNITS_CM
+            or _int_or(region, "PhysicalUnitsYDirection", 0) != _UNITS_CM
+        ):
+            continue
+        delta_x = _positive_or_none(region.get("PhysicalDeltaX"))
+        delta_y = _positive_or_none(region.get("PhysicalDeltaY"))
+        if delta_x is None or delta_y is None:
+            continue
+        width = _int_or(region, "RegionLocationMaxX1", 0) - _int_or(
+            region, "RegionLocationMinX0", 0
+        )
+        height = _int_or(region, "RegionLocationMaxY1", 0) - _int_or(
+            region, "RegionLocationMinY0", 0
+        )
+        usable.append(((width + 1) * (height + 1), (delta_x * 10.0, delta_y * 10.0)))
+    if not usable:
+        notes.append(
+            "the ultrasound regions of the DICOM file carry no 2-D calibration in cm; the spacing "
+            "is taken from PixelSpacing, or must be given as us_spacing_mm"
+        )
+        return None
+    area, spacing = max(usable, key=lambda item: item[0])
+    if len({item[1] for item in usable}) > 1:
+        notes.append(
+            f"the DICOM file has {len(usable)} calibrated 2-D regions with different spacings; "
+            f"the largest ({area} px, {spacing[0]:g} mm per pixel) is used"
+        )
+    return spacing, "dicom-region"
+
+
+def _pixel_spacing(dataset: Dataset, notes: list[str]) -> tuple[tuple[float, float], str] | None:
+    """``(x, y)`` mm from PixelSpacing or ImagerPixelSpacing (stored as row, column)."""
+    for keyword in ("PixelSpacing", "ImagerPixelSpacing"):
+        value = dataset.get(keyword)
+        if value is None:
+            continue
+        try:
+            row_mm, column_mm = (_positive_or_none(v) for v in value)
+        except (TypeError, ValueError):
+            row_mm = column_mm = None
+        if row_mm is None or column_mm is None:
+            notes.append(f"{keyword} of the DICOM file is not two positive numbers; it is ignored")
+            continue
+        return (column_mm, row_mm), "dicom-pixelspacing"
+    return None
+
+
+def _positive_or_none(value: object) -> float | None:
+    try:
+        number = abs(float(value))  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        return None
+    return number if math.isfinite(number) and number > 0 else None
+
+
+def _int_or(dataset: Dataset, keyword: str, default: int) -> int:
+    try:
+        value = dataset.get(keyword)
+        return default if value is None or value == "" else int(value)
+    except (TypeError, ValueError):
+        return default

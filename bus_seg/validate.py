@@ -1,0 +1,466 @@
+"""Deep checks of a cohort or a mask folder that open every file, reported as a list of problems.
+
+:func:`validate_cohort` runs before registration and training (and in ``bus-seg-validate``): it
+adds to the manifest's structural issues whatever only the files can tell (an undecodable image,
+an unknown spacing, a tract off the image, a slide without MPP, an annotation off the slide).
+:func:`validate_mask_folder` checks a BUSI-style folder of images and lesion masks.
+Neither raises on bad input: every finding becomes a :class:`Problem` that says what to fix.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import shapely
+
+from bus_seg.errors import InputError, ManifestError
+from bus_seg.io.annotations import DEFAULT_CANCER_CLASSES, read_annotation
+from bus_seg.io.images import read_array, to_gray
+from bus_seg.io.manifest import CaseRecord, describe_location, read_manifest
+from bus_seg.io.mask_layout import IMAGE_SUFFIXES, MASK_PATTERN
+from bus_seg.io.ultrasound import UltrasoundImage, read_ultrasound
+from bus_seg.io.wsi import open_wsi
+
+PLAUSIBLE_SPACING_MM = (0.01, 1.0)
+"""Ultrasound pixel sizes outside this range (mm per pixel) are most likely a unit mistake."""
+LABEL_VALUES = (0, 1, 255)
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One finding of a validation.
+
+    Attributes:
+        severity: ``"error"`` (the case or image cannot be used) or ``"warning"``.
+        where: the manifest row/case/column or the file it is about.
+        message: what is wrong and how to fix it.
+    """
+
+    severity: str
+    where: str
+    message: str
+
+    def __str__(self) -> str:
+        return f"{self.severity}: {self.where}: {self.message}"
+
+
+@dataclass
+class ValidationReport:
+    """The problems found and how many cases (or images) were checked."""
+
+    checked: int
+    problems: list[Problem] = field(default_factory=list)
+
+    @property
+    def errors(self) -> list[Problem]:
+        return [problem for problem in self.problems if problem.severity == "error"]
+
+    @property
+    def warnings(self) -> list[Problem]:
+        return [problem for problem in self.problems if problem.severity == "warning"]
+
+
+def validate_cohort(
+    manifest_path: str | Path,
+    *,
+    require_tract: bool = True,
+    allow_outside_paths: bool = False,
+    check_files: bool = True,
+    cancer_classes: Sequence[str] = DEFAULT_CANCER_CLASSES,
+) -> list[Problem]:
+    """Check a cohort manifest and, unless ``check_files`` is False, every file it names.
+
+    See :func:`check_cohort`.
+    """
+    return check_cohort(
+        manifest_path,
+        require_tract=require_tract,
+        allow_outside_paths=allow_outside_paths,
+        check_files=check_files,
+        cancer_classes=cancer_classes,
+    ).problems
+
+
+def check_cohort(
+    manifest_path: str | Path,
+    *,
+    require_tract: bool = True,
+    allow_outside_paths: bool = False,
+    check_files: bool = True,
+    cancer_classes: Sequence[str] = DEFAULT_CANCER_CLASSES,
+) -> ValidationReport:
+    """Check a cohort manifest and the files of its valid rows.
+
+    Per row: the ultrasound image decodes and has a known, plausible spacing; the tract ends lie
+    on the image and the tract is at least one core diameter long; the slide opens with an MPP;
+    ``wsi_roi`` lies on the slide; the annotation parses, lies on the slide and (else a
+    warning) marks some cancer; a reference label map is single-channel 0/1/255 of the image's
+    size.
+
+    Args:
+        manifest_path: the cohort CSV.
+        require_tract: whether tract points are required (False with ``registration.needle=auto``).
+        allow_outside_paths: whether file paths may leave the manifest's folder.
+        check_files: False to check the manifest's structure only (no file is opened).
+        cancer_classes: annotation class names that count as cancer.
+
+    Returns:
+        The report; ``checked`` is the number of data rows (0 if the manifest is unreadable).
+    """
+    try:
+        manifest = read_manifest(
+            manifest_path, require_tract=require_tract, allow_outside_paths=allow_outside_paths
+        )
+    except ManifestError as err:
+        return ValidationReport(0, [Problem("error", str(manifest_path), _bare_message(err))])
+    problems = [Problem(issue.severity, issue.where, issue.message) for issue in manifest.issues]
+    if check_files:
+        for record in manifest.records:
+            problems.extend(_check_record(record, manifest.path, cancer_classes))
+    return ValidationReport(manifest.row_count, problems)
+
+
+def validate_mask_folder(root: str | Path, classes: Sequence[str] | None = None) -> list[Problem]:
+    """Check a BUSI-style mask folder; see :func:`check_mask_folder`."""
+    return check_mask_folder(root, classes).problems
+
+
+def check_mask_folder(root: str | Path, classes: Sequence[str] | None = None) -> ValidationReport:
+    """Check a folder ``<root>/<class>/<name>.png`` with masks ``<name>_mask.png``, ``<name>_mask_1.png``…
+
+    Errors: an image without mask, a mask without image, an unreadable file, a mask whose size
+    differs from its image. Warnings: an empty mask, images with identical pixels (SHA-1 of the
+    decoded array; duplicates leak between splits).
+
+    Args:
+        root: the folder; without subfolders its files are checked directly.
+        classes: class subfolders to check; None checks every subfolder.
+
+    Returns:
+        The report; ``checked`` is the number of images found.
+    """
+    root = Path(root)
+    if not root.is_dir():
+        return ValidationReport(
+            0, [Problem("error", str(root), "mask folder not found; check the path")]
+        )
+    problems: list[Problem] = []
+    folders = _class_folders(root, classes, problems)
+    images_by_hash: dict[str, list[Path]] = defaultdict(list)
+    checked = 0
+    for folder in folders:
+        images, masks = _pair_files(folder)
+        checked += len(images)
+        for stem in sorted(set(masks) - set(images)):
+            for mask in masks[stem]:
+                problems.append(
+                    Problem(
+                        "error",
+                        str(mask),
+                        f"mask without image: no {stem}.png (or other image type) beside it; add "
+                        "the image or remove the mask",
+                    )
+                )
+        for stem, image_path in sorted(images.items()):
+            problems.extend(_check_masked_image(image_path, masks.get(stem, []), images_by_hash))
+    for paths in images_by_hash.values():
+        if len(paths) > 1:
+            problems.append(
+                Problem(
+                    "warning",
+                    str(paths[0]),
+                    "identical pixels in "
+                    + ", ".join(str(p) for p in paths)
+                    + "; duplicates leak between train and test: remove all but one",
+                )
+            )
+    return ValidationReport(checked, problems)
+
+
+def _bare_message(err: InputError) -> str:
+    """The error's message without the ``"<path>: "`` prefix that InputError adds."""
+    text = str(err)
+    prefix = f"{err.path}: " if err.path is not None else ""
+    return text[len(prefix) :] if prefix and text.startswith(prefix) else text
+
+
+class _CaseProblems:
+    """Collects the problems of one manifest record, located by row, case and column."""
+
+    def __init__(self, record: CaseRecord, manifest_path: Path) -> None:
+        self.record, self.manifest_path = record, manifest_path
+        self.problems: list[Problem] = []
+
+    def add(self, severity: str, column: str | None, message: str) -> None:
+        where = describe_location(self.manifest_path, self.record.row, self.record.case_id, column)
+        self.problems.append(Problem(severity, where, message))
+
+
+def _check_record(
+    record: CaseRecord, manifest_path: Path, cancer_classes: Sequence[str]
+) -> list[Problem]:
+    found = _CaseProblems(record, manifest_path)
+    image = _check_ultrasound(record, found)
+    if image is not None:
+        _check_tract(record, image, found)
+        if record.label_path is not None:
+            _check_label_map(record.label_path, image.shape, found)
+    _check_slide(record, found, cancer_classes)
+    return found.problems
+
+
+def _check_ultrasound(record: CaseRecord, found: _CaseProblems) -> UltrasoundImage | None:
+    try:
+        image = read_ultrasound(record.us_path, record.us_spacing_mm)
+    except InputError as err:
+        found.add("error", "us_path", str(err))
+        return None
+    for note in image.warnings:
+        found.add("warning", "us_path", note)
+    if image.spacing_mm is None:
+        found.add(
+            "error",
+            "us_spacing_mm",
+            f"the pixel spacing of {record.us_path.name} is unknown (the file stores none); give "
+            "us_spacing_mm (mm per pixel) in the manifest",
+        )
+    elif not PLAUSIBLE_SPACING_MM[0] <= image.spacing_mm <= PLAUSIBLE_SPACING_MM[1]:
+        found.add(
+            "warning",
+            "us_spacing_mm",
+            f"spacing {image.spacing_mm:g} mm per pixel ({image.spacing_source}) is outside the "
+            f"usual {PLAUSIBLE_SPACING_MM[0]:g}–{PLAUSIBLE_SPACING_MM[1]:g} mm for B-mode images; "
+            "check that it is in mm (not cm or µm)",
+        )
+    return image
+
+
+def _check_tract(record: CaseRecord, image: UltrasoundImage, found: _CaseProblems) -> None:
+    if record.tract is None:
+        return
+    height, width = image.shape
+    x0, y0, x1, y1 = record.tract
+    outside = False
+    for (x, y), columns, name in (
+        ((x0, y0), "tract_x0, tract_y0", "proximal"),
+        ((x1, y1), "tract_x1, tract_y1", "distal"),
+    ):
+        if not (0 <= x <= width - 1 and 0 <= y <= height - 1):
+            outside = True
+            found.add(
+                "error",
+                columns,
+                f"the {name} tract end ({x:g}, {y:g}) lies outside the image: {width}×{height} px, "
+                f"pixel centres x 0–{width - 1}, y 0–{height - 1}; fix the coordinates (x = column, "
+                "y = row of the full-resolution image)",
+            )
+    if outside or image.spacing_mm is None:
+        return
+    length_mm = math.hypot(x1 - x0, y1 - y0) * image.spacing_mm
+    if length_mm < record.core_diameter_mm:
+        found.add(
+            "error",
+            None,
+            f"the tract is {length_mm:.2f} mm long ({image.spacing_mm:g} mm per pixel), shorter "
+            f"than the core diameter {record.core_diameter_mm:g} mm; check the tract points and "
+            "us_spacing_mm",
+        )
+
+
+def _check_label_map(path: Path, image_shape: tuple[int, int], found: _CaseProblems) -> None:
+    try:
+        labels = read_array(path)
+    except InputError as err:
+        found.add("error", "label_path", str(err))
+        return
+    if labels.ndim != 2:
+        found.add(
+            "error",
+            "label_path",
+            f"{path}: the label map must be single-channel, got shape {labels.shape}; save it as "
+            "an 8-bit gray PNG",
+        )
+        return
+    if labels.shape != image_shape:
+        found.add(
+            "error",
+            "label_path",
+            f"{path}: the label map is {labels.shape[1]}×{labels.shape[0]} px but the ultrasound "
+            f"image is {image_shape[1]}×{image_shape[0]}; it must have exactly the image's size",
+        )
+    bad = np.setdiff1d(np.unique(labels), LABEL_VALUES)
+    if bad.size:
+        found.add(
+            "error",
+            "label_path",
+            f"{path}: the label map has values {bad[:5].tolist()} besides 0, 1 and 255; use "
+            "1 = cancer, 0 = sampled non-cancer, 255 = not sampled",
+        )
+    elif labels.dtype != np.uint8:
+        found.add("warning", "label_path", f"{path}: the label map is {labels.dtype}, not 8-bit")
+
+
+def _check_slide(record: CaseRecord, found: _CaseProblems, cancer_classes: Sequence[str]) -> None:
+    try:
+        with open_wsi(record.wsi_path, record.wsi_mpp) as wsi:
+            level0_shape = wsi.level_shapes[0]
+            notes = list(wsi.warnings)
+    except InputError as err:
+        found.add("error", "wsi_path", str(err))
+        if not record.annotation_path.is_file():
+            found.add(
+                "error",
+                "annotation_path",
+                f"{record.annotation_path}: annotation file not found; check annotation_path",
+            )
+        return
+    for note in notes:
+        found.add("warning", "wsi_path", note)
+    height, width = level0_shape
+    roi_box = None
+    if record.wsi_roi is not None:
+        x, y, w, h = record.wsi_roi
+        roi_box = shapely.box(x, y, x + w, y + h)
+        if x >= width or y >= height:
+            found.add(
+                "error",
+                "wsi_roi",
+                f"wsi_roi {x},{y},{w},{h} lies outside the slide ({width}×{height} level-0 px); "
+                "fix it or leave it empty",
+            )
+        elif x + w > width or y + h > height:
+            found.add(
+                "warning",
+                "wsi_roi",
+                f"wsi_roi {x},{y},{w},{h} extends past the slide ({width}×{height} level-0 px) "
+                "and is clipped to it",
+            )
+    try:
+        annotation = read_annotation(record.annotation_path, level0_shape, cancer_classes)
+    except InputError as err:
+        found.add("error", "annotation_path", str(err))
+        return
+    if not annotation.has_cancer:
+        details = "; ".join(annotation.warnings) or "cancer classes: " + ", ".join(cancer_classes)
+        found.add(
+            "warning",
+            "annotation_path",
+            f"no cancer annotated (fine if the core is benign): {details}",
+        )
+        return
+    for note in annotation.warnings:
+        found.add("warning", "annotation_path", note)
+    if (
+        roi_box is not None
+        and annotation.cancer is not None
+        and not annotation.cancer.intersects(roi_box)
+    ):
+        found.add(
+            "warning",
+            "wsi_roi",
+            "the annotated cancer lies entirely outside wsi_roi, so the core is labelled benign; "
+            "check wsi_roi",
+        )
+
+
+def _class_folders(
+    root: Path, classes: Sequence[str] | None, problems: list[Problem]
+) -> list[Path]:
+    subfolders = sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith("."))
+    if classes is None:
+        if subfolders and any(_is_image_file(p) for p in root.iterdir()):
+            problems.append(
+                Problem(
+                    "warning",
+                    str(root),
+                    "images lie directly in the folder beside class subfolders; they are not "
+                    "used: move them into a class folder",
+                )
+            )
+        return subfolders or [root]
+    for name in classes:
+        if not (root / name).is_dir():
+            problems.append(
+                Problem(
+                    "error",
+                    str(root / name),
+                    f"class folder not found; available: {[p.name for p in subfolders]}",
+                )
+            )
+    return [root / name for name in classes if (root / name).is_dir()]
+
+
+def _is_image_file(path: Path) -> bool:
+    return (
+        path.is_file() and path.suffix.lower() in IMAGE_SUFFIXES and not path.name.startswith(".")
+    )
+
+
+def _pair_files(folder: Path) -> tuple[dict[str, Path], dict[str, list[Path]]]:
+    """Images by stem and the masks of each stem in one folder."""
+    images: dict[str, Path] = {}
+    masks: dict[str, list[Path]] = defaultdict(list)
+    for path in sorted(folder.iterdir()):
+        if not _is_image_file(path):
+            continue
+        match = MASK_PATTERN.match(path.stem)
+        if match:
+            masks[match["stem"]].append(path)
+        else:
+            images[path.stem] = path
+    return images, masks
+
+
+def _check_masked_image(
+    image_path: Path, masks: list[Path], images_by_hash: dict[str, list[Path]]
+) -> list[Problem]:
+    problems = []
+    if not masks:
+        problems.append(
+            Problem(
+                "error",
+                str(image_path),
+                f"image without mask: add {image_path.stem}_mask.png beside it (an all-zero mask "
+                "for an image without lesion) or remove the image",
+            )
+        )
+    try:
+        image = read_array(image_path)
+    except InputError as err:
+        return [*problems, Problem("error", str(image_path), _bare_message(err))]
+    digest = hashlib.sha1(f"{image.shape}{image.dtype}".encode())
+    digest.update(np.ascontiguousarray(image).tobytes())
+    images_by_hash[digest.hexdigest()].append(image_path)
+    for mask_path in masks:
+        try:
+            mask = to_gray(read_array(mask_path))
+        except InputError as err:
+            problems.append(Problem("error", str(mask_path), _bare_message(err)))
+            continue
+        except ValueError as err:
+            problems.append(Problem("error", str(mask_path), f"{err}; save the mask as a gray PNG"))
+            continue
+        if mask.shape != image.shape[:2]:
+            problems.append(
+                Problem(
+                    "error",
+                    str(mask_path),
+                    f"mask is {mask.shape[1]}×{mask.shape[0]} px but its image {image_path.name} "
+                    f"is {image.shape[1]}×{image.shape[0]}; masks must have the image's size",
+                )
+            )
+        elif not mask.any():
+            problems.append(
+                Problem(
+                    "warning",
+                    str(mask_path),
+                    "empty mask (no lesion pixel); fine for a normal image",
+                )
+            )
+    return problems
