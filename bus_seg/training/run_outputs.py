@@ -53,8 +53,8 @@ class RunOutputs:
             "data": cfg.data.get("_target_", "").rsplit(".", 1)[-1],
             "image_size": cfg.data.get("image_size"),
             "loss": cfg.loss.get("_target_", "").rsplit(".", 1)[-1] if cfg.get("loss") else None,
-            "optimizer": cfg.optimizer.optimizer.get("_target_", "").rsplit(".", 1)[-1],
-            "lr": cfg.optimizer.optimizer.get("lr"),
+            "optimizer": cfg.optimizer.get("name"),
+            "lr": cfg.optimizer.get("lr"),
             "max_epochs": cfg.trainer.get("max_epochs"),
             "seed": cfg.seed,
             "registration": cfg.get("registration", {}).get("placement") if cfg.get("registration") else None,
@@ -83,6 +83,12 @@ class RunOutputs:
         if self.checkpoints.is_dir():
             parts.append(f"checkpoints: {self.checkpoints}")
         return "[bus_seg] done. " + " | ".join(parts)
+
+
+def run_name(cfg: DictConfig) -> str:
+    """A readable run name for reports and comparisons: experiment and model."""
+    parts = [cfg.get("experiment_name"), cfg.model.get("name")]
+    return " / ".join(str(p) for p in parts if p) or str(cfg.task_name)
 
 
 def metrics_to_floats(metrics: dict[str, Any]) -> dict[str, float]:

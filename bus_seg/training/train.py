@@ -13,7 +13,7 @@ from omegaconf import DictConfig, OmegaConf
 from bus_seg.errors import ConfigError
 from bus_seg.io.atomic import write_json_atomic, write_text_atomic
 from bus_seg.training.builders import build_callbacks, build_loggers, build_module
-from bus_seg.training.run_outputs import RunOutputs, finish_wandb, metrics_to_floats
+from bus_seg.training.run_outputs import RunOutputs, finish_wandb, metrics_to_floats, run_name
 
 log = logging.getLogger(__name__)
 
@@ -66,7 +66,7 @@ def train(cfg: DictConfig) -> tuple[dict[str, float], dict[str, Any]]:
         if cfg.get("test", True):
             model.evaluation_dir = outputs.evaluation
             model.evaluation_options = {
-                "run_name": cfg.task_name,
+                "run_name": run_name(cfg),
                 "config_summary": outputs.config_summary(cfg),
                 "max_overlays": cfg.evaluation.max_overlays,
             }
