@@ -18,9 +18,8 @@ def build_module(cfg: DictConfig) -> SegmentationModule:
     return SegmentationModule(
         net=instantiate(cfg.model),
         loss=instantiate(cfg.loss),
-        optimizer=instantiate(cfg.optimizer.optimizer),
+        optimizer=instantiate(cfg.optimizer),
         scheduler=instantiate(scheduler) if scheduler else None,
-        head_lr_mult=cfg.optimizer.get("head_lr_mult", 1.0),
         mean=cfg.data.get("mean", 0.449),
         std=cfg.data.get("std", 0.226),
     )

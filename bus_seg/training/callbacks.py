@@ -10,6 +10,11 @@ from omegaconf import DictConfig, OmegaConf
 CONFIG_KEY = "bus_seg_config"
 
 
+def plain_config(cfg: DictConfig) -> dict[str, Any]:
+    """The resolved run config as plain containers, without Hydra's own ``hydra`` node."""
+    return {key: OmegaConf.to_container(cfg[key], resolve=True) if OmegaConf.is_config(cfg[key]) else cfg[key] for key in cfg if key != "hydra"}
+
+
 class ConfigInCheckpoint(pl.Callback):
     """Store the run's resolved config (plain containers) in every checkpoint.
 
@@ -18,7 +23,7 @@ class ConfigInCheckpoint(pl.Callback):
     """
 
     def __init__(self, cfg: DictConfig) -> None:
-        self.config = OmegaConf.to_container(cfg, resolve=True)
+        self.config = plain_config(cfg)
 
     def on_save_checkpoint(self, trainer: pl.Trainer, pl_module: pl.LightningModule, checkpoint: dict[str, Any]) -> None:
         checkpoint[CONFIG_KEY] = self.config

@@ -15,7 +15,6 @@ from torchmetrics import MaxMetric
 from bus_seg.errors import BusSegError
 from bus_seg.evaluation.samples import EvalSample
 from bus_seg.training.metrics import SegmentationMetrics
-from bus_seg.training.optim import param_groups
 
 OptimizerFactory = Callable[..., torch.optim.Optimizer]
 SchedulerFactory = Callable[..., torch.optim.lr_scheduler.LRScheduler]
@@ -36,9 +35,9 @@ class SegmentationModule(pl.LightningModule):
     Args:
         net: a registry model returning ``{"out": logits, "aux": logits?}``.
         loss: a :class:`~bus_seg.training.losses.SegmentationLoss` (main + weighted aux).
-        optimizer: ``optimizer(params)`` -> optimizer (a Hydra ``_partial_`` of a torch optimizer).
+        optimizer: ``optimizer(net)`` -> optimizer (a Hydra ``_partial_`` of
+            :func:`bus_seg.training.optim.build_optimizer`, which sets the head/backbone groups).
         scheduler: ``scheduler(optimizer, total_steps=...)`` -> per-step LR scheduler, or None.
-        head_lr_mult: learning-rate multiplier of the heads (10 in the torchvision recipe option).
         mean: intensity mean the data were normalised with (to restore images for figures).
         std: intensity standard deviation the data were normalised with.
     """
@@ -49,7 +48,6 @@ class SegmentationModule(pl.LightningModule):
         loss: nn.Module,
         optimizer: OptimizerFactory,
         scheduler: SchedulerFactory | None = None,
-        head_lr_mult: float = 1.0,
         mean: float = 0.449,
         std: float = 0.226,
     ) -> None:
@@ -68,7 +66,8 @@ class SegmentationModule(pl.LightningModule):
 
     def training_step(self, batch: dict[str, Any], batch_idx: int) -> torch.Tensor:
         outputs = self(batch["image"])
-        loss, parts = self.loss(outputs, batch["label"])
+        losses = self.loss(outputs, batch["label"])
+        loss = losses.pop("loss")
         if not torch.isfinite(loss):
             raise TrainingDivergedError(
                 f"loss is {loss.item()} at global step {self.global_step} (epoch {self.current_epoch}, batch "
@@ -77,8 +76,8 @@ class SegmentationModule(pl.LightningModule):
             )
         batch_size = batch["image"].shape[0]
         self.log("train/loss", loss, prog_bar=True, on_step=True, on_epoch=True, batch_size=batch_size)
-        for name, value in parts.items():
-            self.log(f"train/loss_{name}", value, on_step=False, on_epoch=True, batch_size=batch_size)
+        for name, value in losses.items():
+            self.log(f"train/{name}", value, on_step=False, on_epoch=True, batch_size=batch_size)
         return loss
 
     def on_validation_epoch_start(self) -> None:
@@ -86,7 +85,7 @@ class SegmentationModule(pl.LightningModule):
 
     def validation_step(self, batch: dict[str, Any], batch_idx: int) -> None:
         outputs = self(batch["image"])
-        loss, _ = self.loss(outputs, batch["label"])
+        loss = self.loss(outputs, batch["label"])["loss"]
         self.log("val/loss", loss, on_epoch=True, batch_size=batch["image"].shape[0], sync_dist=True)
         self.val_metrics.update(outputs["out"].argmax(dim=1), batch["label"])
 
@@ -118,8 +117,7 @@ class SegmentationModule(pl.LightningModule):
             self.evaluation_result = write_evaluation(samples, self.evaluation_dir, **self.evaluation_options)
 
     def configure_optimizers(self) -> dict[str, Any]:
-        base_lr = self.optimizer_factory.keywords["lr"]  # type: ignore[attr-defined]
-        optimizer = self.optimizer_factory(param_groups(self.net, base_lr, self.hparams.head_lr_mult))
+        optimizer = self.optimizer_factory(self.net)
         if self.scheduler_factory is None:
             return {"optimizer": optimizer}
         total_steps = max(1, int(self.trainer.estimated_stepping_batches))

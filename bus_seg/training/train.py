@@ -13,6 +13,7 @@ from omegaconf import DictConfig, OmegaConf
 from bus_seg.errors import ConfigError
 from bus_seg.io.atomic import write_json_atomic, write_text_atomic
 from bus_seg.training.builders import build_callbacks, build_loggers, build_module
+from bus_seg.training.callbacks import plain_config
 from bus_seg.training.run_outputs import RunOutputs, finish_wandb, metrics_to_floats, run_name
 
 log = logging.getLogger(__name__)
@@ -53,9 +54,10 @@ def train(cfg: DictConfig) -> tuple[dict[str, float], dict[str, Any]]:
     model = build_module(cfg)
     loggers = build_loggers(cfg.get("logger"))
     trainer: pl.Trainer = instantiate(cfg.trainer, callbacks=build_callbacks(cfg), logger=loggers or False)
+    config = plain_config(cfg)
     for logger in loggers:
-        logger.log_hyperparams(OmegaConf.to_container(cfg, resolve=True))
-    write_text_atomic(outputs.config, OmegaConf.to_yaml(cfg, resolve=True))
+        logger.log_hyperparams(config)
+    write_text_atomic(outputs.config, OmegaConf.to_yaml(config))
     objects = {"cfg": cfg, "datamodule": datamodule, "model": model, "trainer": trainer, "outputs": outputs}
     try:
         if cfg.get("train", True):
