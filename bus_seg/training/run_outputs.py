@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -13,6 +12,7 @@ import torch
 from omegaconf import DictConfig
 
 from bus_seg.io.atomic import atomic_path
+from bus_seg.provenance import git_commit
 
 
 @dataclass(frozen=True)
@@ -94,15 +94,6 @@ def run_name(cfg: DictConfig) -> str:
 def metrics_to_floats(metrics: dict[str, Any]) -> dict[str, float]:
     """Trainer callback metrics as plain floats."""
     return {k: float(v.item() if isinstance(v, torch.Tensor) else v) for k, v in metrics.items()}
-
-
-def git_commit() -> str | None:
-    """The checkout's commit, when run from a git checkout."""
-    try:
-        out = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True, timeout=5, check=True)
-    except (OSError, subprocess.SubprocessError):
-        return None
-    return out.stdout.strip() or None
 
 
 def finish_wandb(loggers: list[Any]) -> None:
