@@ -1,0 +1,251 @@
+"""Fragments of the core: tissue pieces, the core's axis and orientation, order and lengths.
+
+Geometry follows the cohort format page: the core's axis is the principal axis of all its tissue,
+oriented from the proximal to the distal end; fragments are ordered by the positions of their
+centres along it; a fragment's direction is the side of its minimum-area rotated rectangle nearer
+to the axis and its length is the rectangle's extent along that side. Positions are physical
+(µm, level-0 QuPath corner coordinates × MPP).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import shapely
+from scipy import ndimage
+from skimage.measure import find_contours, label
+
+from bus_seg.errors import RegistrationError
+from bus_seg.registration.tissue import TissueMap
+
+DISTAL_DIRECTIONS = {
+    "left": (1.0, 0.0),
+    "right": (-1.0, 0.0),
+    "top": (0.0, 1.0),
+    "bottom": (0.0, -1.0),
+}
+"""For each ``proximal_end``: the direction on the slide from the proximal to the distal end."""
+AMBIGUOUS_ORIENTATION_COS = 0.26
+"""Warn when the core's axis is more than about 75° from the direction ``proximal_end`` gives."""
+OVERLAP_TOLERANCE_PX = 2.0
+"""Overlaps along the axis up to this many grid pixels are rounding, not a warning."""
+OUTLINE_SMOOTHING_PX = 1.5
+"""Gaussian smoothing of a piece's mask before its outline is traced (grid pixels)."""
+
+
+@dataclass(frozen=True)
+class Fragment:
+    """One piece of tissue of the core.
+
+    Attributes:
+        order: position along the core, 0 = most proximal.
+        rows, cols: the piece's grid pixels.
+        centre_um: centroid of the piece (µm).
+        direction: unit vector of the piece's own axis, pointing distally.
+        start_um: the proximal end of the piece's axis (middle of its rectangle's proximal side).
+        length_um: extent of the piece's rectangle along ``direction``.
+        width_um: extent of the rectangle across it.
+        corners_um: the four corners of the minimum-area rotated rectangle (µm).
+        area_mm2: area of the piece.
+    """
+
+    order: int
+    rows: np.ndarray = field(repr=False)
+    cols: np.ndarray = field(repr=False)
+    centre_um: np.ndarray
+    direction: np.ndarray
+    start_um: np.ndarray
+    length_um: float
+    width_um: float
+    corners_um: np.ndarray = field(repr=False)
+    area_mm2: float
+
+    @property
+    def normal(self) -> np.ndarray:
+        """Unit vector across the piece: ``direction`` turned by +90° (x right, y down)."""
+        return np.array([-self.direction[1], self.direction[0]])
+
+    def along(self, points_um: np.ndarray) -> np.ndarray:
+        """Positions of points along the piece's own axis, from its proximal end (µm)."""
+        return (np.asarray(points_um) - self.start_um) @ self.direction
+
+    def across(self, points_um: np.ndarray) -> np.ndarray:
+        """Signed distances of points from the piece's axis, along :attr:`normal` (µm)."""
+        return (np.asarray(points_um) - self.start_um) @ self.normal
+
+
+@dataclass(frozen=True)
+class CoreGeometry:
+    """The core as ordered fragments laid end to end (gaps closed).
+
+    Attributes:
+        axis: unit principal axis of all tissue, pointing distally.
+        centre_um: centroid of all tissue.
+        fragments: the pieces in proximal-to-distal order.
+        offsets_um: cumulative tissue length before each piece.
+        total_length_um: ``L``, the sum of the pieces' lengths.
+        debris: number of pieces dropped as debris.
+        warnings: notes for the report.
+    """
+
+    axis: np.ndarray
+    centre_um: np.ndarray
+    fragments: list[Fragment]
+    offsets_um: np.ndarray
+    total_length_um: float
+    debris: int
+    warnings: list[str]
+
+    def fragment_of(self, core_length_um: np.ndarray) -> np.ndarray:
+        """Index of the piece that holds each cumulative tissue length (clipped to 0..n-1)."""
+        index = np.searchsorted(self.offsets_um, core_length_um, side="right") - 1
+        return np.clip(index, 0, len(self.fragments) - 1)
+
+
+def find_fragments(tissue: TissueMap, min_area_mm2: float, proximal_end: str) -> CoreGeometry:
+    """Split the tissue mask into pieces and lay them out along the core's axis.
+
+    Args:
+        tissue: the tissue mask and its grid.
+        min_area_mm2: pieces smaller than this are debris.
+        proximal_end: ``left``, ``right``, ``top`` or ``bottom``.
+
+    Raises:
+        RegistrationError: no piece is at least ``min_area_mm2``, or ``proximal_end`` is unknown.
+    """
+    if proximal_end not in DISTAL_DIRECTIONS:
+        raise RegistrationError(
+            f"proximal_end={proximal_end!r} is unknown; use one of {list(DISTAL_DIRECTIONS)}"
+        )
+    pixel_x, pixel_y = tissue.pixel_um
+    pixel_mm2 = pixel_x * pixel_y * 1e-6
+    labels, count = label(tissue.mask, connectivity=2, return_num=True)
+    areas = np.bincount(labels.ravel(), minlength=count + 1)[1:] * pixel_mm2
+    kept = [k + 1 for k in range(count) if areas[k] >= min_area_mm2]
+    if not kept:
+        largest = f"{areas.max():.3g} mm²" if count else "none"
+        raise RegistrationError(
+            f"no tissue piece is at least {min_area_mm2:g} mm² (largest: {largest}); the "
+            "slide shows no core, or set registration.min_fragment_area_mm2 / tissue_threshold"
+        )
+    slices = ndimage.find_objects(labels)
+    pieces = []
+    for value in kept:
+        window = slices[value - 1]
+        sub_rows, sub_cols = np.nonzero(labels[window] == value)
+        rows, cols = sub_rows + window[0].start, sub_cols + window[1].start
+        pieces.append((rows, cols, _outline_um(tissue, labels[window] == value, window)))
+
+    points = np.concatenate([tissue.to_um(rows, cols) for rows, cols, _ in pieces])
+    centre = points.mean(axis=0)
+    axis, warnings = _oriented_axis(points - centre, proximal_end)
+    centres = [tissue.to_um(rows, cols).mean(axis=0) for rows, cols, _ in pieces]
+    order = np.argsort([(c - centre) @ axis for c in centres], kind="stable")
+    fragments = []
+    for position, index in enumerate(order):
+        rows, cols, outline = pieces[index]
+        fragments.append(
+            _fragment(position, rows, cols, centres[index], outline, axis, len(rows) * pixel_mm2)
+        )
+    warnings += _overlap_warnings(tissue, fragments, axis, centre)
+    lengths = np.array([f.length_um for f in fragments])
+    offsets = np.concatenate([[0.0], np.cumsum(lengths)[:-1]])
+    return CoreGeometry(
+        axis=axis,
+        centre_um=centre,
+        fragments=fragments,
+        offsets_um=offsets,
+        total_length_um=float(lengths.sum()),
+        debris=count - len(kept),
+        warnings=warnings,
+    )
+
+
+def _outline_um(tissue: TissueMap, piece: np.ndarray, window: tuple[slice, slice]) -> np.ndarray:
+    """Sub-pixel outline of a piece, in µm.
+
+    The 0.5 level of the piece's mask smoothed with a Gaussian of ``OUTLINE_SMOOTHING_PX``:
+    a straight edge, axis-parallel or tilted, lies where the true edge is, not on the outer
+    corners of its pixel staircase (which would lengthen every tilted piece by about a pixel).
+    """
+    pad = int(np.ceil(4 * OUTLINE_SMOOTHING_PX)) + 1
+    smooth = ndimage.gaussian_filter(np.pad(piece.astype(np.float32), pad), OUTLINE_SMOOTHING_PX)
+    contour = np.concatenate(find_contours(smooth, 0.5))
+    rows = contour[:, 0] - pad + window[0].start
+    cols = contour[:, 1] - pad + window[1].start
+    return tissue.to_um(rows, cols)
+
+
+def _oriented_axis(centred: np.ndarray, proximal_end: str) -> tuple[np.ndarray, list[str]]:
+    """Principal axis of the centred points, pointing from the proximal to the distal end."""
+    covariance = centred.T @ centred / max(len(centred), 1)
+    eigenvalues, eigenvectors = np.linalg.eigh(covariance)
+    axis = eigenvectors[:, np.argmax(eigenvalues)]
+    distal = np.array(DISTAL_DIRECTIONS[proximal_end])
+    if axis @ distal < 0:
+        axis = -axis
+    warnings = []
+    if abs(axis @ distal) < AMBIGUOUS_ORIENTATION_COS:
+        angle = np.degrees(np.arctan2(axis[1], axis[0]))
+        warnings.append(
+            f"the core runs at {angle:.0f}° on the slide, almost across the proximal_end="
+            f"{proximal_end!r} direction: which end is proximal is ambiguous; check proximal_end"
+        )
+    return axis, warnings
+
+
+def _fragment(
+    order: int,
+    rows: np.ndarray,
+    cols: np.ndarray,
+    centre: np.ndarray,
+    outline: np.ndarray,
+    axis: np.ndarray,
+    area_mm2: float,
+) -> Fragment:
+    """A piece's own axis and length from its minimum-area rotated rectangle."""
+    rectangle = shapely.MultiPoint(outline).minimum_rotated_rectangle
+    corners = np.asarray(rectangle.exterior.coords)[:4]
+    sides = [corners[1] - corners[0], corners[2] - corners[1]]
+    lengths = [float(np.hypot(*side)) for side in sides]
+    alignment = [abs(side @ axis) / length if length > 0 else -1.0 for side, length in zip(sides, lengths, strict=True)]
+    along = int(np.argmax(alignment))
+    direction = sides[along] / lengths[along]
+    if direction @ axis < 0:
+        direction = -direction
+    middle = corners.mean(axis=0)
+    start = middle - direction * lengths[along] / 2.0
+    return Fragment(
+        order=order,
+        rows=rows,
+        cols=cols,
+        centre_um=centre,
+        direction=direction,
+        start_um=start,
+        length_um=lengths[along],
+        width_um=lengths[1 - along],
+        corners_um=corners,
+        area_mm2=area_mm2,
+    )
+
+
+def _overlap_warnings(
+    tissue: TissueMap, fragments: list[Fragment], axis: np.ndarray, centre: np.ndarray
+) -> list[str]:
+    """Warnings for consecutive pieces whose extents along the axis overlap."""
+    tolerance = OVERLAP_TOLERANCE_PX * max(tissue.pixel_um)
+    extents = []
+    for fragment in fragments:
+        along = (tissue.to_um(fragment.rows, fragment.cols) - centre) @ axis
+        extents.append((along.min(), along.max()))
+    warnings = []
+    for k in range(len(fragments) - 1):
+        overlap = extents[k][1] - extents[k + 1][0]
+        if overlap > tolerance:
+            warnings.append(
+                f"fragments {k + 1} and {k + 2} overlap by {overlap:.0f} µm along the core axis "
+                "(pieces side by side, or a folded core?); they are laid end to end in the "
+                "order of their centres"
+            )
+    return warnings

@@ -1,0 +1,253 @@
+"""Registration of a whole cohort: every case attempted, cached, in parallel, with a report."""
+
+from __future__ import annotations
+
+import logging
+import multiprocessing
+import time
+from collections import defaultdict
+from collections.abc import Mapping
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from tqdm.auto import tqdm
+
+from bus_seg.errors import BusSegError, ConfigError, RegistrationError
+from bus_seg.io.images import write_png
+from bus_seg.io.manifest import CaseRecord, Manifest, read_manifest
+from bus_seg.registration.cache import CaseOutputs, case_key, qc_key, read_entry, write_entry
+from bus_seg.registration.case import CaseRegistration, register_case
+from bus_seg.registration.qc import write_qc
+from bus_seg.registration.report import failed_row, report_frame, write_report
+from bus_seg.registration.settings import RegistrationSettings
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass
+class CohortRegistration:
+    """The outcome of :func:`register_cohort`.
+
+    Attributes:
+        manifest: the manifest as read.
+        report: one row per manifest case (see :mod:`bus_seg.registration.report`).
+        label_paths: label map of every registered case, by case id.
+        failed: ids of the cases that failed (``row <n>`` for rows without a case id).
+        n_warnings: warnings of all cases plus those of the manifest's header.
+        out_dir: the output folder.
+        report_path: ``<out_dir>/report.csv``.
+        manifest_warnings: warnings about the manifest as a whole (its header).
+    """
+
+    manifest: Manifest
+    report: pd.DataFrame
+    label_paths: dict[str, Path]
+    failed: list[str]
+    n_warnings: int
+    out_dir: Path
+    report_path: Path
+    manifest_warnings: list[str] = field(default_factory=list)
+
+    def summary(self) -> str:
+        """One line: ``registered N/M cases (F failed, W warnings) -> out_dir``."""
+        return (
+            f"registered {len(self.label_paths)}/{len(self.report)} cases ({len(self.failed)} "
+            f"failed, {self.n_warnings} warnings) -> {self.out_dir}"
+        )
+
+
+def register_cohort(
+    manifest_path: str | Path,
+    out_dir: str | Path,
+    settings: RegistrationSettings | Mapping[str, Any] | None = None,
+    *,
+    workers: int = 1,
+    strict: bool = False,
+    progress: bool = True,
+    use_cache: bool = True,
+) -> CohortRegistration:
+    """Register every case of a manifest into ``out_dir`` (labels/, qc/, report.csv).
+
+    Every case is attempted; a failed case gets a report row with its message and leaves no
+    label map or QC picture behind. Rows the manifest check rejects (duplicate case ids, a
+    patient in two fixed splits, unusable cells) are failed rows too. Outputs are cached per
+    case (see :mod:`bus_seg.registration.cache`).
+
+    Args:
+        manifest_path: the cohort manifest CSV.
+        out_dir: output folder (created).
+        settings: registration settings (or a mapping for
+            :meth:`RegistrationSettings.from_config`); None = defaults.
+        workers: processes; 1 registers in this process.
+        strict: raise after the run (report written) if any case failed.
+        progress: show a progress bar.
+        use_cache: reuse the outputs of unchanged cases.
+
+    Raises:
+        ManifestError: the manifest as a whole is unusable (missing, no required column, ...).
+        ConfigError: bad settings or ``workers``.
+        RegistrationError: ``strict`` and some case failed.
+    """
+    if not isinstance(settings, RegistrationSettings):
+        settings = RegistrationSettings.from_config(settings)
+    if not isinstance(workers, int) or workers < 1:
+        raise ConfigError(f"workers={workers!r} must be a whole number of at least 1")
+    out_dir = Path(out_dir)
+    manifest = read_manifest(
+        manifest_path,
+        require_tract=settings.needle != "auto",
+        allow_outside_paths=settings.allow_outside_paths,
+    )
+    row_warnings: dict[int, list[str]] = defaultdict(list)
+    manifest_warnings = []
+    for issue in manifest.warnings:
+        if issue.row is None:
+            manifest_warnings.append(str(issue))
+        else:
+            row_warnings[issue.row].append(issue.message)
+    rows = _rejected_rows(manifest)
+    rows += _register_records(manifest.records, settings, out_dir, workers, progress, use_cache)
+    for row in rows:
+        row["warnings"] = [*row_warnings.get(row["row"], []), *row["warnings"]]
+    report = report_frame(rows)
+    report_path = write_report(report, out_dir / "report.csv")
+    ok = report[report["status"] == "ok"]
+    failed_frame = report[report["status"] != "ok"]
+    failed = [
+        case_id if case_id else f"row {row}"
+        for case_id, row in zip(failed_frame["case_id"], failed_frame["row"], strict=True)
+    ]
+    result = CohortRegistration(
+        manifest=manifest,
+        report=report,
+        label_paths={cid: out_dir / "labels" / f"{cid}.png" for cid in ok["case_id"]},
+        failed=failed,
+        n_warnings=int(report["n_warnings"].fillna(0).sum()) + len(manifest_warnings),
+        out_dir=out_dir,
+        report_path=report_path,
+        manifest_warnings=manifest_warnings,
+    )
+    if strict and failed:
+        first = failed_frame.iloc[0]
+        raise RegistrationError(
+            f"{len(failed)} of {len(report)} cases failed to register (strict mode); see "
+            f"{report_path}. First: {first['case_id'] or 'row ' + str(first['row'])}: {first['error']}"
+        )
+    return result
+
+
+def _rejected_rows(manifest: Manifest) -> list[dict[str, Any]]:
+    """Failed report rows of the manifest rows that its check rejected."""
+    accepted = {record.row for record in manifest.records}
+    errors: dict[int, list[str]] = defaultdict(list)
+    case_ids: dict[int, str] = {}
+    for issue in manifest.errors:
+        if issue.row is None or issue.row in accepted:
+            continue
+        errors[issue.row].append(str(issue))
+        if issue.case_id:
+            case_ids[issue.row] = issue.case_id
+    return [
+        failed_row(case_ids.get(row, ""), None, row, "; ".join(messages))
+        for row, messages in errors.items()
+    ]
+
+
+def _register_records(
+    records: list[CaseRecord],
+    settings: RegistrationSettings,
+    out_dir: Path,
+    workers: int,
+    progress: bool,
+    use_cache: bool,
+) -> list[dict[str, Any]]:
+    bar = tqdm(total=len(records), desc="registering", unit="case", disable=not progress)
+    rows = []
+    try:
+        if workers == 1 or len(records) <= 1:
+            for record in records:
+                rows.append(process_case(record, settings, out_dir, use_cache))
+                bar.update()
+        else:
+            context = multiprocessing.get_context("spawn")
+            with ProcessPoolExecutor(min(workers, len(records)), mp_context=context) as pool:
+                futures = [
+                    pool.submit(process_case, record, settings, out_dir, use_cache)
+                    for record in records
+                ]
+                for future in as_completed(futures):
+                    rows.append(future.result())
+                    bar.update()
+    finally:
+        bar.close()
+    return rows
+
+
+def process_case(
+    record: CaseRecord, settings: RegistrationSettings, out_dir: Path, use_cache: bool = True
+) -> dict[str, Any]:
+    """Register one case into ``out_dir`` (or reuse its cache entry) and return its report row.
+
+    Never raises for a bad case: the row says ``failed`` with the message, and the case's
+    outputs are removed.
+    """
+    start = time.perf_counter()
+    outputs = CaseOutputs.of(out_dir, record.case_id)
+    try:
+        key, qc = case_key(record, settings), qc_key(settings)
+        entry = read_entry(outputs, key) if use_cache else None
+        if entry is not None:
+            row = dict(entry["row"])
+            if qc is not None and (entry.get("qc_key") != qc or not outputs.qc.is_file()):
+                write_qc(register_case(record, settings), outputs.qc, settings.qc_dpi)
+                write_entry(outputs, key, qc, row)
+            row["qc_path"] = _relative(outputs.qc, out_dir) if qc and outputs.qc.is_file() else None
+            row.update(cached=True, seconds=time.perf_counter() - start)
+            return row
+        outputs.remove()
+        case = register_case(record, settings)
+        row = _ok_row(case, outputs, out_dir, settings.qc)
+        if settings.qc:
+            write_qc(case, outputs.qc, settings.qc_dpi)
+        write_png(outputs.labels, case.labels)
+        write_entry(outputs, key, qc, row)
+        row.update(cached=False, seconds=time.perf_counter() - start)
+        return row
+    except BusSegError as err:
+        message = str(err)
+    except Exception as err:  # a bug must not stop the cohort; the row names it
+        logger.exception("unexpected error registering case %s", record.case_id)
+        message = (
+            f"unexpected error ({type(err).__name__}: {err}); this is a bug in bus_seg, please "
+            "report it with the case's files"
+        )
+    outputs.remove()
+    return failed_row(record.case_id, record.patient_id, record.row, message) | {
+        "seconds": time.perf_counter() - start
+    }
+
+
+def _ok_row(
+    case: CaseRegistration, outputs: CaseOutputs, out_dir: Path, with_qc: bool
+) -> dict[str, Any]:
+    record = case.record
+    fields = {k: v.item() if isinstance(v, np.generic) else v for k, v in case.fields.items()}
+    return {
+        "case_id": record.case_id,
+        "patient_id": record.patient_id,
+        "row": record.row,
+        "status": "ok",
+        "error": None,
+        **fields,
+        "warnings": list(case.warnings),
+        "label_path": _relative(outputs.labels, out_dir),
+        "qc_path": _relative(outputs.qc, out_dir) if with_qc else None,
+    }
+
+
+def _relative(path: Path, root: Path) -> str:
+    return path.relative_to(root).as_posix()
