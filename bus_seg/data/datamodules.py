@@ -8,12 +8,14 @@ from typing import Any
 
 import pandas as pd
 import pytorch_lightning as pl
+import torch
 from torch.utils.data import DataLoader
 
 from bus_seg.data.csv_table import read_image_label_table
 from bus_seg.data.dataset import SegmentationDataset
 from bus_seg.data.mask_folder import scan_mask_folder
 from bus_seg.data.samples import SegmentationSample
+from bus_seg.data.sampling import EpochSampler, ResumableDataLoader, SeededAugmentation
 from bus_seg.data.splits import SUBSETS, split_by_patient
 from bus_seg.data.synthetic import write_synthetic_dataset
 from bus_seg.data.transforms import build_transform, check_image_size
@@ -69,6 +71,7 @@ class SegmentationDataModule(pl.LightningDataModule):
             return
         samples = self.load_samples()
         self.subsets = split_by_patient(samples, self.split_fractions, self.seed, self.num_folds, self.fold)
+        check_disjoint_patients(self.subsets)
         empty = [name for name in ("train", "val") if not self.subsets[name]]
         if empty:
             raise InputError(
@@ -91,14 +94,26 @@ class SegmentationDataModule(pl.LightningDataModule):
         )
 
     def _loader(self, name: str, shuffle: bool) -> DataLoader:
-        return DataLoader(
-            self.datasets[name],
-            batch_size=self.batch_size,
-            shuffle=shuffle,
-            num_workers=self.num_workers,
-            pin_memory=self.pin_memory,
-            persistent_workers=self.num_workers > 0,
-            drop_last=shuffle and len(self.datasets[name]) > self.batch_size,
+        """A loader of one subset; the shuffled (training) one is seeded and resumable mid-epoch.
+
+        Every loader gets its own generator, so creating its iterator draws nothing from the
+        global torch RNG (which the model's dropout uses); see :mod:`bus_seg.data.sampling`.
+        """
+        dataset = self.datasets[name]
+        options = {
+            "batch_size": self.batch_size,
+            "num_workers": self.num_workers,
+            "pin_memory": self.pin_memory,
+            "persistent_workers": self.num_workers > 0,
+            "generator": torch.Generator().manual_seed(self.seed),
+        }
+        if not shuffle:
+            return DataLoader(dataset, shuffle=False, **options)
+        return ResumableDataLoader(
+            SeededAugmentation(dataset, self.seed),
+            sampler=EpochSampler(dataset, self.seed),
+            drop_last=len(dataset) > self.batch_size,
+            **options,
         )
 
     def train_dataloader(self) -> DataLoader:
@@ -109,6 +124,23 @@ class SegmentationDataModule(pl.LightningDataModule):
 
     def test_dataloader(self) -> DataLoader:
         return self._loader("test" if self.datasets["test"].samples else "val", shuffle=False)
+
+
+def check_disjoint_patients(subsets: dict[str, list[SegmentationSample]]) -> None:
+    """Raise unless every patient lies in exactly one subset (a guard against split leaks).
+
+    Raises:
+        InputError: a patient is in two subsets; names the patient and the subsets.
+    """
+    owner: dict[str, str] = {}
+    for name in SUBSETS:
+        for sample in subsets.get(name, []):
+            first = owner.setdefault(sample.patient_id, name)
+            if first != name:
+                raise InputError(
+                    f"patient {sample.patient_id!r} is in both the {first} and the {name} subset; "
+                    "a patient must stay in one subset: check the split column and the patient ids"
+                )
 
 
 class MaskFolderDataModule(SegmentationDataModule):

@@ -42,12 +42,11 @@ def split_by_patient(
         InputError: a patient has samples with two different fixed splits.
     """
     train_fraction, val_fraction, test_fraction = _check_fractions(fractions)
-    if num_folds is not None:
-        if num_folds < 2 or fold is None or not 0 <= fold < num_folds:
-            raise ConfigError(
-                f"data.num_folds={num_folds}, data.fold={fold}: k-fold needs num_folds >= 2 and "
-                "0 <= fold < num_folds (e.g. data.num_folds=5 data.fold=0)"
-            )
+    if num_folds is not None and (num_folds < 2 or fold is None or not 0 <= fold < num_folds):
+        raise ConfigError(
+            f"data.num_folds={num_folds}, data.fold={fold}: k-fold needs num_folds >= 2 and "
+            "0 <= fold < num_folds (e.g. data.num_folds=5 data.fold=0)"
+        )
     patient_subset = _fixed_subsets(samples)
     free = sorted({s.patient_id for s in samples} - set(patient_subset))
     order = np.random.default_rng(seed).permutation(len(free))

@@ -14,7 +14,13 @@ from torchmetrics import MaxMetric
 
 from bus_seg.errors import BusSegError
 from bus_seg.evaluation.samples import EvalSample
-from bus_seg.training.metrics import SegmentationMetrics
+from bus_seg.training.metrics import (
+    METRIC_NAMES,
+    PER_IMAGE_LOGGED,
+    SegmentationMetrics,
+    scores_from_counts,
+    stat_scores,
+)
 
 OptimizerFactory = Callable[..., torch.optim.Optimizer]
 SchedulerFactory = Callable[..., torch.optim.lr_scheduler.LRScheduler]
@@ -55,7 +61,7 @@ class SegmentationModule(pl.LightningModule):
         self.save_hyperparameters(ignore=["net", "loss", "optimizer", "scheduler"])
         self.net, self.loss = net, loss
         self.optimizer_factory, self.scheduler_factory = optimizer, scheduler
-        self.val_metrics, self.test_metrics = SegmentationMetrics(), SegmentationMetrics()
+        self.val_metrics = SegmentationMetrics()
         self.val_dice_best = MaxMetric()
         self.test_samples: list[EvalSample] = []
         self.evaluation_dir: Path | None = None
@@ -97,20 +103,26 @@ class SegmentationModule(pl.LightningModule):
         self.log("val/dice_best", self.val_dice_best.compute(), prog_bar=True)
 
     def on_test_epoch_start(self) -> None:
-        self.test_metrics.reset()
         self.test_samples = []
 
     def test_step(self, batch: dict[str, Any], batch_idx: int) -> None:
         outputs = self(batch["image"])
         prob = outputs["out"].softmax(dim=1)[:, 1]
         pred = outputs["out"].argmax(dim=1)
-        self.test_metrics.update(pred, batch["label"])
         self.test_samples.extend(self._eval_samples(batch, pred, prob))
 
     def on_test_epoch_end(self) -> None:
-        scores = self.test_metrics.compute()
-        self.log_dict({f"test/{k}": _finite(v) for k, v in scores.items()})
+        """Score the test images once each, on rank 0, from the gathered per-image samples.
+
+        Under DDP the distributed sampler pads the test set by repeating images, so per-rank
+        metric states would count those twice: rank 0 scores the de-duplicated samples and
+        broadcasts the scores, and every rank logs the same values.
+        """
         samples = self._gather_test_samples()
+        scores = score_test_samples(samples) if self.trainer.is_global_zero else None
+        scores = self.trainer.strategy.broadcast(scores, src=0)
+        # Equal on every rank: "max" keeps them exact where a mean could round.
+        self.log_dict({f"test/{k}": _finite(v).to(self.device) for k, v in scores.items()}, sync_dist=True, reduce_fx="max")
         if self.trainer.is_global_zero and self.evaluation_dir is not None:
             from bus_seg.evaluation import write_evaluation
 
@@ -144,14 +156,39 @@ class SegmentationModule(pl.LightningModule):
         return samples
 
     def _gather_test_samples(self) -> list[EvalSample]:
-        """Every rank's test samples on rank 0, once, in image-id order (DDP-safe)."""
+        """Every rank's test samples on rank 0, each image once, in image-id order (DDP-safe).
+
+        Other ranks get an empty list. Padding repeats of the distributed sampler share their
+        image id with the original and are dropped.
+        """
         if self.trainer.world_size == 1:
             gathered = [self.test_samples]
         else:
-            gathered = [None] * self.trainer.world_size
-            torch.distributed.all_gather_object(gathered, self.test_samples)
+            gathered = [None] * self.trainer.world_size if self.trainer.is_global_zero else None
+            torch.distributed.gather_object(self.test_samples, gathered, dst=0)
+            if not self.trainer.is_global_zero:
+                return []
         unique = {s.image_id: s for part in gathered for s in part}
         return [unique[k] for k in sorted(unique)]
+
+
+def score_test_samples(samples: list[EvalSample]) -> dict[str, torch.Tensor]:
+    """The ``test/`` scores of :class:`SegmentationMetrics` computed from per-image samples.
+
+    Pooled metrics sum the (tp, fp, tn, fn) counts of every image, per-image metrics average the
+    per-image ratios (NaN images skipped), with the rules of :mod:`bus_seg.training.metrics`.
+    """
+    if not samples:
+        image_counts = torch.zeros(0, 4, dtype=torch.long)
+    else:
+        image_counts = torch.stack(
+            [stat_scores(torch.from_numpy(s.pred), torch.from_numpy(s.target)) for s in samples]
+        )
+    pooled = scores_from_counts(*image_counts.sum(dim=0))
+    per_image = scores_from_counts(*image_counts.T)
+    scores = {name: pooled[name].float() for name in METRIC_NAMES}
+    scores.update({f"per_image_{name}": torch.nanmean(per_image[name]).float() for name in PER_IMAGE_LOGGED})
+    return scores
 
 
 def _finite(value: torch.Tensor) -> torch.Tensor:

@@ -35,8 +35,9 @@ def test_short_run_writes_checkpoints_and_resumes_next_epoch(compose_config) -> 
     _, objects = train(resumed)
     trainer = objects["trainer"]
     assert trainer.current_epoch == 2, "resuming from epoch 1 runs exactly one more epoch"
-    log = (Path(cfg.paths.output_dir) / "csv" / "metrics.csv").read_text()
-    assert "val/dice" in log
+    logs = sorted((Path(cfg.paths.output_dir) / "csv").glob("version_*/metrics.csv"))
+    assert len(logs) == 2, "the resumed run logs into a new version beside the first one"
+    assert all("val/dice" in log.read_text() for log in logs)
 
 
 def test_ckpt_path_last_without_checkpoint_is_clear(compose_config) -> None:
