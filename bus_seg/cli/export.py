@@ -1,0 +1,32 @@
+"""``python -m bus_seg.cli.export ckpt_path=<checkpoint> format=onnx|torchscript [out_path=...]``."""
+
+from __future__ import annotations
+
+import hydra
+from omegaconf import DictConfig
+
+from bus_seg.cli.app import CONFIG_PATH, HYDRA_VERSION_BASE, exits_cleanly
+from bus_seg.inference import ExportResult, export_checkpoint
+from bus_seg.io.atomic import write_json_atomic
+
+
+def export(cfg: DictConfig) -> ExportResult:
+    """Export, check parity, and write ``<out_path>.parity.json`` beside the model."""
+    result = export_checkpoint(cfg.ckpt_path, cfg.format, cfg.out_path, cfg.opset, cfg.parity_batch_size)
+    report = result.path.with_name(result.path.name + ".parity.json")
+    write_json_atomic(report, result.as_dict())
+    print(
+        f"[bus_seg] exported {result.format}: {result.path} | max |logit difference| vs PyTorch on "
+        f"{list(result.parity_inputs)} inputs: {result.max_abs_diff:.2e} | parity: {report}"
+    )
+    return result
+
+
+@hydra.main(version_base=HYDRA_VERSION_BASE, config_path=CONFIG_PATH, config_name="export")
+@exits_cleanly
+def main(cfg: DictConfig) -> None:
+    export(cfg)
+
+
+if __name__ == "__main__":
+    main()
