@@ -17,7 +17,7 @@ from dataclasses import dataclass
 import numpy as np
 import SimpleITK as sitk
 
-from bus_seg.registration.fragments import CoreGeometry, Fragment
+from bus_seg.registration.fragments import Fragment
 from bus_seg.registration.tract import Tract
 
 NOT_SAMPLED = 255

@@ -17,12 +17,11 @@ from bus_seg.io.annotations import read_annotation
 from bus_seg.io.images import read_gray, read_label_map
 from bus_seg.io.manifest import read_manifest
 from bus_seg.io.wsi import open_wsi
-from bus_seg.simulate import ensure_cohort, format_summary, read_record, simulate_cohort
 from bus_seg.simulate import cohort as cohort_module
+from bus_seg.simulate import ensure_cohort, format_summary, read_record, simulate_cohort
 from bus_seg.simulate.phantom import render_phantom, sample_anatomy
 from bus_seg.simulate.settings import PhantomSettings
 from bus_seg.simulate.strip import strip_mask
-
 
 TINY = {"num_cases": 2, "seed": 11, "faults": {"debris": [0, 1]}}
 
@@ -73,7 +72,7 @@ def test_every_file_is_consistent(small_cohort: Path) -> None:
         assert annotation.has_cancer
         if record.wsi_roi is not None:
             x, y, w, h = record.wsi_roi
-            assert 0 <= x and 0 <= y and x + w <= level0[1] and y + h <= level0[0]
+            assert x >= 0 and y >= 0 and x + w <= level0[1] and y + h <= level0[0]
 
 
 def test_tifffile_alone_reads_mpp_and_levels(small_cohort: Path) -> None:

@@ -12,7 +12,14 @@ from bus_seg.simulate.ground_truth import TissueProfile, reference_labels, tissu
 from bus_seg.simulate.needle_path import choose_tract
 from bus_seg.simulate.phantom import render_phantom, sample_anatomy
 from bus_seg.simulate.settings import FaultSettings, PhantomSettings, TractSettings
-from bus_seg.simulate.slide import MAIN, CoreLabels, CoreToUltrasound, Piece, SlideRasters, rasterize_slide
+from bus_seg.simulate.slide import (
+    MAIN,
+    CoreLabels,
+    CoreToUltrasound,
+    Piece,
+    SlideRasters,
+    rasterize_slide,
+)
 from bus_seg.simulate.strip import strip_mask
 
 
