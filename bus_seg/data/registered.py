@@ -83,7 +83,8 @@ class RegisteredCohortDataModule(SegmentationDataModule):
     def load_samples(self) -> list[SegmentationSample]:
         from bus_seg.io.manifest import read_manifest
 
-        self.prepare_data()
+        if self.registration_report is None:
+            self.prepare_data()
         manifest_path = self.cohort_manifest()
         manifest = read_manifest(
             manifest_path,

@@ -1,0 +1,40 @@
+"""The wheel ships every Hydra config, so configs are found in non-editable installs too."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import zipfile
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope="module")
+def wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp("wheel")
+    subprocess.run(
+        [sys.executable, "-m", "pip", "wheel", str(ROOT), "--no-deps", "--no-build-isolation", "-q", "-w", str(out)],
+        check=True,
+        cwd=out,
+    )
+    return next(out.glob("bus_seg-*.whl"))
+
+
+def test_wheel_holds_every_config(wheel: Path) -> None:
+    expected = {f"bus_seg/conf/{p.relative_to(ROOT / 'conf').as_posix()}" for p in (ROOT / "conf").rglob("*.yaml")}
+    names = set(zipfile.ZipFile(wheel).namelist())
+    assert expected, "conf/ holds configs"
+    assert sorted(expected - names) == []
+
+
+def test_wheel_holds_every_package_and_the_sweeper_plugin(wheel: Path) -> None:
+    expected = {
+        f"{p.relative_to(ROOT).as_posix()}"
+        for base in ("bus_seg", "hydra_plugins")
+        for p in (ROOT / base).rglob("*.py")
+    }
+    names = set(zipfile.ZipFile(wheel).namelist())
+    assert sorted(expected - names) == []
