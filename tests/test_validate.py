@@ -387,3 +387,14 @@ def test_console_script_writes_nothing_and_prints_no_traceback(tmp_path: Path) -
     assert "validated 2 cases: 1 errors, 0 warnings" in result.stdout
     assert "Traceback" not in result.stderr
     assert list(work.iterdir()) == []  # no outputs/ or .hydra/ folder
+
+
+def test_console_script_strict_flag_fails_on_warnings(tmp_path: Path) -> None:
+    manifest = make_cohort(tmp_path / "cohort")
+    save_geojson(tmp_path / "cohort/ann/c01.geojson", [(100, 20, 150, 40)], name="Stroma")
+    command = [sys.executable, "-m", "bus_seg.cli.validate", f"manifest={manifest}"]
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    lenient = subprocess.run(command, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120)
+    strict = subprocess.run([*command, "--strict"], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120)
+    assert (lenient.returncode, strict.returncode) == (0, 1), strict.stderr
+    assert "validated 2 cases: 0 errors, 1 warnings" in strict.stdout

@@ -55,7 +55,8 @@ def _app(cfg: DictConfig) -> None:
 
 
 def main() -> None:
-    """Console entry point of ``bus-seg-validate``."""
+    """Console entry point of ``bus-seg-validate`` (``--strict`` is taken as ``strict=true``)."""
+    sys.argv = ["strict=true" if arg == "--strict" else arg for arg in sys.argv]
     _app()
 
 
