@@ -3,15 +3,14 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 import torch
-from hydra import compose, initialize_config_module
-from hydra.core.global_hydra import GlobalHydra
 from omegaconf import DictConfig, open_dict
 
+from bus_seg.config import compose_config as compose_packaged_config
 from bus_seg.paths import shared_data_root
 
 torch.set_num_threads(1)
@@ -31,19 +30,14 @@ def shared_data() -> Path:
 
 
 @pytest.fixture
-def compose_config(tmp_path: Path) -> Iterator[Callable[..., DictConfig]]:
+def compose_config(tmp_path: Path) -> Callable[..., DictConfig]:
     """Compose a packaged entry config (default ``train``) with CPU overrides and tmp output paths."""
 
     def _compose(*overrides: str, config_name: str = "train") -> DictConfig:
-        GlobalHydra.instance().clear()
-        with initialize_config_module(config_module="bus_seg.conf", version_base="1.3"):
-            cfg = compose(config_name=config_name, overrides=[*CPU_OVERRIDES, *overrides], return_hydra_config=True)
+        cfg = compose_packaged_config([*CPU_OVERRIDES, *overrides], config_name, output_dir=tmp_path / "run")
         with open_dict(cfg):
-            cfg.paths.output_dir = str(tmp_path / "run")
             cfg.paths.log_dir = str(tmp_path / "logs")
             cfg.paths.cache_dir = str(tmp_path / "cache")
-            cfg.hydra.runtime.output_dir = str(tmp_path / "run")
         return cfg
 
-    yield _compose
-    GlobalHydra.instance().clear()
+    return _compose
