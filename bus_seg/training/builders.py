@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import pytorch_lightning as pl
 from hydra.utils import instantiate
 from omegaconf import DictConfig
+from pytorch_lightning.utilities import rank_zero_only
 
 from bus_seg.training.callbacks import ConfigInCheckpoint
 from bus_seg.training.module import SegmentationModule
+from bus_seg.training.run_outputs import RunOutputs
 
 
 def build_module(cfg: DictConfig) -> SegmentationModule:
@@ -35,5 +38,21 @@ def build_callbacks(cfg: DictConfig) -> list[pl.Callback]:
 
 
 def build_loggers(logger_cfg: DictConfig | None) -> list[Any]:
-    """Every logger in ``cfg.logger`` (none when the group is null)."""
-    return [instantiate(conf) for conf in (logger_cfg or {}).values() if conf is not None and "_target_" in conf]
+    """Every logger in ``cfg.logger`` (none when the group is null).
+
+    A W&B logger without an explicit ``id`` takes its output folder's run id (see
+    :meth:`RunOutputs.wandb_run_id`): a restarted run continues its W&B run (``resume="allow"``,
+    the WandbLogger default) and each multirun job, in its own folder, gets its own run.
+    """
+    loggers = []
+    for conf in (logger_cfg or {}).values():
+        if conf is None or "_target_" not in conf:
+            continue
+        if str(conf._target_).endswith("WandbLogger") and not conf.get("id"):
+            outputs = RunOutputs(Path(str(conf.get("save_dir") or ".")))
+            loggers.append(
+                instantiate(conf, id=outputs.wandb_run_id(write=rank_zero_only.rank == 0))
+            )
+        else:
+            loggers.append(instantiate(conf))
+    return loggers

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import secrets
+import string
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -11,7 +14,7 @@ import pytorch_lightning as pl
 import torch
 from omegaconf import DictConfig
 
-from bus_seg.io.atomic import atomic_path
+from bus_seg.io.atomic import atomic_path, write_text_atomic
 from bus_seg.provenance import git_commit
 
 
@@ -41,6 +44,27 @@ class RunOutputs:
     def evaluation(self) -> Path:
         return self.root / "test"
 
+    @property
+    def wandb_run_id_file(self) -> Path:
+        return self.root / "wandb_run_id.txt"
+
+    def wandb_run_id(self, *, write: bool = True) -> str:
+        """The W&B run id of this folder: the stored one, or a new one stored for later restarts.
+
+        A run restarted in the same folder (``ckpt_path=last``, automatic resume, a requeued
+        cluster job) thus continues the same W&B run.
+
+        Args:
+            write: store a new id (False on ranks other than 0, which never log to W&B).
+        """
+        path = self.wandb_run_id_file
+        if path.is_file() and (stored := path.read_text(encoding="utf-8").strip()):
+            return stored
+        run_id = "".join(secrets.choice(string.ascii_lowercase + string.digits) for _ in range(8))
+        if write:
+            write_text_atomic(path, run_id + "\n")
+        return run_id
+
     def write_split(self, table: pd.DataFrame) -> None:
         with atomic_path(self.split) as tmp:
             table.to_csv(tmp, index=False)
@@ -57,16 +81,22 @@ class RunOutputs:
             "lr": cfg.optimizer.get("lr"),
             "max_epochs": cfg.trainer.get("max_epochs"),
             "seed": cfg.seed,
-            "registration": cfg.get("registration", {}).get("placement") if cfg.get("registration") else None,
+            "registration": cfg.get("registration", {}).get("placement")
+            if cfg.get("registration")
+            else None,
         }
 
-    def metrics_document(self, metrics: dict[str, float], cfg: DictConfig, trainer: pl.Trainer) -> dict[str, Any]:
+    def metrics_document(
+        self, metrics: dict[str, float], cfg: DictConfig, trainer: pl.Trainer
+    ) -> dict[str, Any]:
         """Contents of ``metrics.json``: metrics, where things are, and what made them."""
         checkpoint = trainer.checkpoint_callback
         return {
             "metrics": metrics,
             "best_checkpoint": getattr(checkpoint, "best_model_path", "") or None,
-            "last_checkpoint": str(self.checkpoints / "last.ckpt") if (self.checkpoints / "last.ckpt").is_file() else None,
+            "last_checkpoint": str(self.checkpoints / "last.ckpt")
+            if (self.checkpoints / "last.ckpt").is_file()
+            else None,
             "evaluation_dir": str(self.evaluation) if self.evaluation.is_dir() else None,
             "epochs_completed": trainer.current_epoch,
             "seed": cfg.seed,
@@ -79,7 +109,9 @@ class RunOutputs:
         parts = [f"metrics: {self.metrics}"]
         if (self.evaluation / "per_image.csv").is_file():
             parts.append(f"per-image table: {self.evaluation / 'per_image.csv'}")
-            parts.append(f"report and figures: {self.evaluation}/ (report.md, confusion.png, overlays/)")
+            parts.append(
+                f"report and figures: {self.evaluation}/ (report.md, confusion.png, overlays/)"
+            )
         if self.checkpoints.is_dir():
             parts.append(f"checkpoints: {self.checkpoints}")
         return "[bus_seg] done. " + " | ".join(parts)
@@ -97,8 +129,12 @@ def metrics_to_floats(metrics: dict[str, Any]) -> dict[str, float]:
 
 
 def finish_wandb(loggers: list[Any]) -> None:
-    """Finish the W&B run of this job so multirun jobs stay separate runs."""
+    """Finish the W&B run of this job so multirun jobs stay separate runs.
+
+    Called from a ``finally`` block while an exception propagates, it marks the run failed
+    (exit code 1); otherwise finished.
+    """
     if any(type(logger).__name__ == "WandbLogger" for logger in loggers):
         import wandb
 
-        wandb.finish()
+        wandb.finish(exit_code=1 if sys.exc_info()[0] is not None else 0)

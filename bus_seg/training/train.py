@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import csv
 import logging
 from pathlib import Path
 from typing import Any
@@ -9,6 +10,7 @@ from typing import Any
 import pytorch_lightning as pl
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
+from pytorch_lightning.loggers import CSVLogger
 
 from bus_seg.errors import ConfigError
 from bus_seg.io.atomic import write_json_atomic, write_text_atomic
@@ -73,6 +75,7 @@ def train(cfg: DictConfig) -> tuple[dict[str, float], dict[str, Any]]:
                 "max_overlays": cfg.evaluation.max_overlays,
             }
             best = trainer.checkpoint_callback.best_model_path if trainer.checkpoint_callback else ""
+            continue_csv_logs(loggers)
             trainer.test(model, datamodule=datamodule, ckpt_path=best or None, weights_only=True)
             metrics.update(metrics_to_floats(trainer.callback_metrics))
             result = getattr(model, "evaluation_result", None)
@@ -85,6 +88,24 @@ def train(cfg: DictConfig) -> tuple[dict[str, float], dict[str, Any]]:
     finally:
         finish_wandb(loggers)
     return metrics, objects
+
+
+def continue_csv_logs(loggers: list[Any]) -> None:
+    """Give each CSV logger the columns its ``metrics.csv`` already has on disk.
+
+    Lightning's CSV writer keeps its column list per process; under ``ddp_spawn`` the test stage
+    runs in new processes that never saw the fit stage's columns and would rewrite the file
+    with the test columns only.
+    """
+    for logger in loggers:
+        if not isinstance(logger, CSVLogger):
+            continue
+        writer = logger.experiment
+        path = Path(writer.metrics_file_path)
+        if path.is_file():
+            with path.open(newline="", encoding="utf-8") as handle:
+                header = next(csv.reader(handle), [])
+            writer.metrics_keys = sorted(set(writer.metrics_keys) | set(header))
 
 
 def _log_evaluation(logger: Any, result: Any, cfg: DictConfig) -> None:

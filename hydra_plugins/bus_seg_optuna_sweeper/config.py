@@ -26,7 +26,9 @@ class BusSegOptunaSweeperConf:
     """
 
     _target_: str = "hydra_plugins.bus_seg_optuna_sweeper.optuna_sweeper.BusSegOptunaSweeper"
-    sampler: Any = field(default_factory=lambda: {"_target_": "optuna.samplers.TPESampler", "seed": None})
+    sampler: Any = field(
+        default_factory=lambda: {"_target_": "optuna.samplers.TPESampler", "seed": None}
+    )
     direction: str = "maximize"
     study_name: str | None = None
     storage: str | None = None

@@ -18,8 +18,16 @@ from hydra.plugins.sweeper import Sweeper
 from hydra.types import HydraContext, TaskFunction
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
-from optuna.distributions import BaseDistribution, CategoricalDistribution, FloatDistribution, IntDistribution
+from optuna.distributions import (
+    BaseDistribution,
+    CategoricalDistribution,
+    FloatDistribution,
+    IntDistribution,
+)
+from optuna.samplers import BaseSampler
 from optuna.trial import TrialState
+
+from bus_seg.io.atomic import atomic_path
 
 log = logging.getLogger(__name__)
 
@@ -44,7 +52,9 @@ def distribution(override: Override) -> BaseDistribution:
     """
     value = override.value()
     if override.is_choice_sweep():
-        return CategoricalDistribution(list(override.sweep_iterator(transformer=Transformer.encode)))
+        return CategoricalDistribution(
+            list(override.sweep_iterator(transformer=Transformer.encode))
+        )
     if override.is_range_sweep():
         assert isinstance(value, RangeSweep)
         values = list(override.sweep_iterator(transformer=Transformer.identity))
@@ -75,10 +85,14 @@ def trial_value(job_return: Any) -> float:
         value = job_return.return_value
     except Exception as err:  # the job's own exception, re-raised by JobReturn
         raise TrialFailedError(f"the job failed: {err.__class__.__name__}: {err}") from err
+    if getattr(value, "error", None):  # bus_seg's FailedJobValue: a job that raised, as NaN
+        raise TrialFailedError(f"the job failed: {value.error}")
     try:
         number = float(value)
     except (TypeError, ValueError) as err:
-        raise TrialFailedError(f"the job returned {value!r}, not a number (is optimized_metric logged?)") from err
+        raise TrialFailedError(
+            f"the job returned {value!r}, not a number (is optimized_metric logged?)"
+        ) from err
     if not math.isfinite(number):
         raise TrialFailedError(f"the job returned {number}")
     return number
@@ -120,8 +134,12 @@ class BusSegOptunaSweeper(Sweeper):
         if direction not in DIRECTIONS:
             raise HydraException(f"hydra.sweeper.direction={direction!r}: use maximize or minimize")
         if n_trials < 1 or n_jobs < 1:
-            raise HydraException(f"hydra.sweeper.n_trials={n_trials} and n_jobs={n_jobs} must be at least 1")
-        self.sampler_config, self.direction = sampler, direction
+            raise HydraException(
+                f"hydra.sweeper.n_trials={n_trials} and n_jobs={n_jobs} must be at least 1"
+            )
+        # Hydra instantiates the sampler node (recursive instantiation); a plain config works too
+        self.sampler = sampler if isinstance(sampler, BaseSampler) else instantiate(sampler)
+        self.direction = direction
         self.study_name, self.storage = study_name, storage
         self.n_trials, self.n_jobs = n_trials, n_jobs
         self.params = dict(params or {})
@@ -129,13 +147,19 @@ class BusSegOptunaSweeper(Sweeper):
         self.hydra_context: HydraContext | None = None
         self.launcher: Any = None
 
-    def setup(self, *, hydra_context: HydraContext, task_function: TaskFunction, config: DictConfig) -> None:
+    def setup(
+        self, *, hydra_context: HydraContext, task_function: TaskFunction, config: DictConfig
+    ) -> None:
         self.config, self.hydra_context = config, hydra_context
         self.launcher = Plugins.instance().instantiate_launcher(
-            hydra_context=hydra_context, task_function=failing_instead_of_exiting(task_function), config=config
+            hydra_context=hydra_context,
+            task_function=failing_instead_of_exiting(task_function),
+            config=config,
         )
 
-    def search_space(self, arguments: Sequence[str]) -> tuple[dict[str, BaseDistribution], list[str]]:
+    def search_space(
+        self, arguments: Sequence[str]
+    ) -> tuple[dict[str, BaseDistribution], list[str]]:
         """Split config ``params`` and command-line arguments into sampled distributions and fixed
         overrides (command line wins for a key given in both)."""
         assert self.hydra_context is not None
@@ -146,34 +170,46 @@ class BusSegOptunaSweeper(Sweeper):
         for override in parser.parse_overrides(list(arguments)):
             by_key[override.get_key_element()] = override
         space = {key: distribution(o) for key, o in by_key.items() if o.is_sweep_override()}
-        fixed = [o.input_line for o in by_key.values() if not o.is_sweep_override() and o.input_line]
+        fixed = [
+            o.input_line for o in by_key.values() if not o.is_sweep_override() and o.input_line
+        ]
         return space, fixed
 
     def sweep(self, arguments: list[str]) -> list[optuna.trial.FrozenTrial]:
         assert self.config is not None and self.launcher is not None
         space, fixed = self.search_space(arguments)
         if not space:
-            raise HydraException("the Optuna sweeper has nothing to search: give hydra.sweeper.params or sweeps")
+            raise HydraException(
+                "the Optuna sweeper has nothing to search: give hydra.sweeper.params or sweeps"
+            )
         sweep_dir = Path(str(self.config.hydra.sweep.dir))
-        sweep_dir.mkdir(parents=True, exist_ok=True)
-        OmegaConf.save(self.config, sweep_dir / "multirun.yaml")
+        with atomic_path(sweep_dir / "multirun.yaml") as tmp:
+            OmegaConf.save(self.config, tmp)
         study = optuna.create_study(
             study_name=self.study_name,
             storage=self.storage,
-            sampler=instantiate(self.sampler_config),
+            sampler=self.sampler,
             direction=self.direction,
             load_if_exists=True,
         )
-        log.info("Optuna study %s (%s), %d trials, search space: %s", study.study_name, self.direction, self.n_trials, space)
-        job_index = 0
-        while job_index < self.n_trials:
-            trials = [study.ask(space) for _ in range(min(self.n_jobs, self.n_trials - job_index))]
+        log.info(
+            "Optuna study %s (%s), %d trials, search space: %s",
+            study.study_name,
+            self.direction,
+            self.n_trials,
+            space,
+        )
+        launched = 0
+        while launched < self.n_trials:
+            trials = [study.ask(space) for _ in range(min(self.n_jobs, self.n_trials - launched))]
             batch = [[*fixed, *(f"{k}={v}" for k, v in trial.params.items())] for trial in trials]
             self.validate_batch_is_legal(batch)
-            returns = self.launcher.launch(batch, initial_job_idx=job_index)
+            # job numbers (and output subfolders) are the trial numbers of trials.csv
+            returns = self.launcher.launch(batch, initial_job_idx=trials[0].number)
             for trial, job_return in zip(trials, returns, strict=True):
                 self._tell(study, trial, job_return)
-            job_index += len(batch)
+            launched += len(batch)
+            self._write_trials(study, sweep_dir)
         self._write_results(study, sweep_dir)
         return study.trials
 
@@ -187,12 +223,19 @@ class BusSegOptunaSweeper(Sweeper):
             return
         study.tell(trial, value)
 
+    @staticmethod
+    def _write_trials(study: optuna.Study, sweep_dir: Path) -> None:
+        """``trials.csv``, rewritten after every batch, so an interrupted sweep keeps its trials."""
+        with atomic_path(sweep_dir / TRIALS_FILE) as tmp:
+            study.trials_dataframe().to_csv(tmp, index=False)
+
     def _write_results(self, study: optuna.Study, sweep_dir: Path) -> None:
         states = [t.state for t in study.trials]
         complete, failed = states.count(TrialState.COMPLETE), states.count(TrialState.FAIL)
-        study.trials_dataframe().to_csv(sweep_dir / TRIALS_FILE, index=False)
         if not complete:
-            raise HydraException(f"all {failed} trials failed; see the job logs in {sweep_dir}")
+            raise HydraException(
+                f"all {failed} trials failed; each job's error is in its job_status.json and log under {sweep_dir}"
+            )
         results = {
             "name": "optuna",
             "study_name": study.study_name,
@@ -203,7 +246,11 @@ class BusSegOptunaSweeper(Sweeper):
             "n_complete": complete,
             "n_failed": failed,
         }
-        OmegaConf.save(OmegaConf.create(results), sweep_dir / RESULTS_FILE)
-        log.info("best value %s with %s (results: %s)", study.best_value, study.best_params, sweep_dir / RESULTS_FILE)
-
-
+        with atomic_path(sweep_dir / RESULTS_FILE) as tmp:
+            OmegaConf.save(OmegaConf.create(results), tmp)
+        log.info(
+            "best value %s with %s (results: %s)",
+            study.best_value,
+            study.best_params,
+            sweep_dir / RESULTS_FILE,
+        )

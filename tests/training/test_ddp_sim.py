@@ -12,6 +12,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 import pytorch_lightning as pl
+import torch
 from hydra.utils import instantiate
 
 from bus_seg.training.builders import build_module
@@ -35,7 +36,11 @@ def _test_once(cfg, model, out_dir: Path, trainer_option: str) -> dict[str, floa
         cfg.trainer, logger=False, enable_checkpointing=False, enable_progress_bar=False
     )
     trainer.test(model, datamodule=instantiate(cfg.data), verbose=False)
-    return {k: v for k, v in metrics_to_floats(trainer.callback_metrics).items() if k.startswith("test/")}
+    return {
+        k: v
+        for k, v in metrics_to_floats(trainer.callback_metrics).items()
+        if k.startswith("test/")
+    }
 
 
 def _compare(compose_config, tmp_path: Path) -> None:
@@ -43,7 +48,9 @@ def _compare(compose_config, tmp_path: Path) -> None:
     datamodule = instantiate(single_cfg.data)
     datamodule.setup("test")
     n_test = len(datamodule.datasets["test"])
-    assert n_test % 2 == 1, "the test subset must be odd so that the distributed sampler repeats an image"
+    assert n_test % 2 == 1, (
+        "the test subset must be odd so that the distributed sampler repeats an image"
+    )
 
     pl.seed_everything(0)
     model = build_module(single_cfg)
@@ -66,3 +73,33 @@ def _compare(compose_config, tmp_path: Path) -> None:
 def test_ddp_sim_test_stage_matches_single_process(compose_config, tmp_path: Path) -> None:
     """The ``trainer=ddp_sim`` option as configured: 2 spawned gloo workers (about 15 s)."""
     _compare(compose_config, tmp_path)
+
+
+@pytest.mark.slow
+def test_ddp_sim_trains_a_batchnorm_model(compose_config) -> None:
+    """``trainer=ddp_sim`` fits and tests the default model, which has BatchNorm layers: each CPU
+    process normalises with its own batch, as SyncBatchNorm is GPU-only (20-60 s: two spawns)."""
+    from bus_seg.training.train import train
+
+    cfg = compose_config(
+        *DATA, "trainer=ddp_sim", "trainer.fast_dev_run=true", "evaluation.max_overlays=0"
+    )
+    assert any(
+        isinstance(m, torch.nn.modules.batchnorm._BatchNorm) for m in build_module(cfg).modules()
+    )
+    metrics, objects = train(cfg)
+    assert objects["trainer"].world_size == 2
+    assert {"val/dice_best", "test/dice"} <= set(metrics)
+    assert (Path(cfg.paths.output_dir) / "test" / "per_image.csv").is_file()
+
+
+@pytest.mark.slow
+def test_ddp_sim_fit_then_test_keeps_one_csv_log(compose_config) -> None:
+    from bus_seg.training.train import train
+
+    cfg = compose_config(
+        *DATA, "trainer=ddp_sim", "trainer.max_epochs=1", "evaluation.max_overlays=0"
+    )
+    train(cfg)
+    log = pd.read_csv(Path(cfg.paths.output_dir) / "csv" / "version_0" / "metrics.csv")
+    assert {"val/dice", "test/dice"} <= set(log.columns)

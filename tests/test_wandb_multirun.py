@@ -1,0 +1,135 @@
+"""W&B with multiruns (offline): one finished run per job, grouped by experiment, a crashed job
+that does not stop the others, and a resumed training run that continues its W&B run id."""
+
+from __future__ import annotations
+
+import os
+import struct
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from bus_seg.cli.multirun_summary import SUMMARY_FILE
+from bus_seg.training.run_outputs import RunOutputs
+from bus_seg.training.train import train
+
+TINY_RUN = [
+    "data=synthetic",
+    "data.num_images=8",
+    "data.size=32",
+    "data.image_size=32",
+    "data.batch_size=4",
+    "test=false",
+]
+BLOCK = 32768  # W&B's run file is a LevelDB-style log: 32 KiB blocks of framed records
+HEADER = 7  # ":W&B", magic, version; each record has crc32, length and type as well
+
+
+def _records(path: Path) -> Iterator[bytes]:
+    raw, pos, parts = path.read_bytes(), HEADER, b""
+    while pos + HEADER <= len(raw):
+        if BLOCK - pos % BLOCK < HEADER:  # block trailer padding
+            pos += BLOCK - pos % BLOCK
+            continue
+        _, length, kind = struct.unpack("<IHB", raw[pos : pos + HEADER])
+        data, pos = raw[pos + HEADER : pos + HEADER + length], pos + HEADER + length
+        if kind in (1, 2):  # full, first
+            parts = data
+        elif kind in (3, 4):  # middle, last
+            parts += data
+        if kind in (1, 4):
+            yield parts
+
+
+def offline_runs(folder: Path) -> list[dict[str, object]]:
+    """``{id, group, exit_code}`` of every offline W&B run under ``folder``, oldest first."""
+    from wandb.proto import wandb_internal_pb2
+
+    runs = []
+    for path in sorted(folder.rglob("offline-run-*/run-*.wandb")):
+        run: dict[str, object] = {"dir": path.parent.name}
+        for data in _records(path):
+            record = wandb_internal_pb2.Record()
+            record.ParseFromString(data)
+            kind = record.WhichOneof("record_type")
+            if kind == "run":
+                run.update(id=record.run.run_id, group=record.run.run_group)
+            elif kind == "exit":
+                run["exit_code"] = record.exit.exit_code
+        runs.append(run)
+    return runs
+
+
+def test_multirun_makes_one_wandb_run_per_job_and_survives_a_crashed_job(tmp_path: Path) -> None:
+    """``bus-seg-train -m logger=wandb ckpt_path=null,last`` (WANDB_MODE=offline, about 20 s):
+    job 1 has no checkpoint to resume and fails; job 0 still trains. Each job has its own W&B
+    run in the experiment's group, finished as succeeded or failed, and the multirun summary
+    lists both jobs."""
+    sweep = tmp_path / "sweep"
+    command = [
+        sys.executable,
+        "-m",
+        "bus_seg.cli.train",
+        "-m",
+        "logger=wandb",
+        "ckpt_path=null,last",
+        "+experiment_name=wandb_probe",
+        "trainer.fast_dev_run=true",
+        *TINY_RUN,
+        f"hydra.sweep.dir={sweep}",
+        f"paths.cache_dir={tmp_path / 'cache'}",
+    ]
+    env = {**os.environ, "WANDB_MODE": "offline", "WANDB_SILENT": "true", "OMP_NUM_THREADS": "1"}
+    done = subprocess.run(
+        command, capture_output=True, text=True, cwd=tmp_path, env=env, timeout=300
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+
+    table = pd.read_csv(sweep / SUMMARY_FILE)
+    assert table["status"].tolist() == ["ok", "failed"]
+    assert table["value"][0] >= 0 and table["error"][1].startswith(
+        "ConfigError: ckpt_path=last but"
+    )
+    assert "#1 failed" in done.stdout, "the summary is printed at the end"
+    assert (sweep / "0" / "metrics.json").is_file(), "the other job ran to the end"
+    assert "ckpt_path=last but" in (sweep / "1" / "train.log").read_text(), (
+        "the error is in the job's log"
+    )
+
+    runs = [offline_runs(sweep / job) for job in ("0", "1")]
+    assert [len(job_runs) for job_runs in runs] == [1, 1], "one W&B run per job"
+    (ok,), (crashed,) = runs
+    assert ok["id"] != crashed["id"]
+    assert (ok["exit_code"], crashed["exit_code"]) == (0, 1)
+    for job, run in zip(("0", "1"), (ok, crashed), strict=True):
+        assert run["group"] == "wandb_probe"
+        assert run["id"] == RunOutputs(sweep / job).wandb_run_id_file.read_text().strip()
+
+
+def test_resumed_run_continues_the_same_wandb_run(
+    compose_config, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("WANDB_MODE", "offline")
+    one_batch = [
+        "logger=wandb",
+        "trainer.limit_train_batches=1",
+        "trainer.limit_val_batches=1",
+        *TINY_RUN,
+    ]
+    cfg = compose_config(*one_batch, "trainer.max_epochs=1")
+    train(cfg)
+    output_dir = Path(cfg.paths.output_dir)
+    run_id = RunOutputs(output_dir).wandb_run_id_file.read_text().strip()
+
+    resumed = compose_config(*one_batch, "trainer.max_epochs=2", "ckpt_path=last")
+    assert resumed.paths.output_dir == cfg.paths.output_dir
+    _, objects = train(resumed)
+    assert objects["trainer"].current_epoch == 2
+
+    runs = offline_runs(output_dir / "wandb")
+    assert [run["id"] for run in runs] == [run_id, run_id], "the restart logs into the same W&B run"
+    assert all(run["group"] == "default" and run["exit_code"] == 0 for run in runs)
