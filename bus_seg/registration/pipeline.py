@@ -166,18 +166,25 @@ def _register_records(
     use_cache: bool,
 ) -> list[dict[str, Any]]:
     bar = tqdm(total=len(records), desc="registering", unit="case", disable=not progress)
-    rows = []
+    rows, pending = [], []
+    for record in records:
+        row = cached_row(record, settings, out_dir) if use_cache else None
+        if row is None:
+            pending.append(record)
+        else:
+            rows.append(row)
+            bar.update()
     try:
-        if workers == 1 or len(records) <= 1:
-            for record in records:
+        if workers == 1 or len(pending) <= 1:
+            for record in pending:
                 rows.append(process_case(record, settings, out_dir, use_cache))
                 bar.update()
         else:
             context = multiprocessing.get_context("spawn")
-            with ProcessPoolExecutor(min(workers, len(records)), mp_context=context) as pool:
+            with ProcessPoolExecutor(min(workers, len(pending)), mp_context=context) as pool:
                 futures = [
                     pool.submit(process_case, record, settings, out_dir, use_cache)
-                    for record in records
+                    for record in pending
                 ]
                 for future in as_completed(futures):
                     rows.append(future.result())
@@ -201,13 +208,10 @@ def process_case(
         key, qc = case_key(record, settings), qc_key(settings)
         entry = read_entry(outputs, key) if use_cache else None
         if entry is not None:
-            row = dict(entry["row"])
-            if qc is not None and (entry.get("qc_key") != qc or not outputs.qc.is_file()):
+            if not _qc_current(entry, outputs, qc):
                 write_qc(register_case(record, settings), outputs.qc, settings.qc_dpi)
-                write_entry(outputs, key, qc, row)
-            row["qc_path"] = _relative(outputs.qc, out_dir) if qc and outputs.qc.is_file() else None
-            row.update(cached=True, seconds=time.perf_counter() - start)
-            return row
+                write_entry(outputs, key, qc, entry["row"])
+            return _cached_row(entry, outputs, out_dir, qc, start)
         outputs.remove()
         case = register_case(record, settings)
         row = _ok_row(case, outputs, out_dir, settings.qc)
@@ -229,6 +233,36 @@ def process_case(
     return failed_row(record.case_id, record.patient_id, record.row, message) | {
         "seconds": time.perf_counter() - start
     }
+
+
+def cached_row(record: CaseRecord, settings: RegistrationSettings, out_dir: Path) -> dict[str, Any] | None:
+    """The report row of a case whose cache entry and QC picture are current, else None.
+
+    Cheap (file identities and a small JSON), so a cohort run checks it before starting workers.
+    """
+    start = time.perf_counter()
+    outputs = CaseOutputs.of(out_dir, record.case_id)
+    try:
+        key, qc = case_key(record, settings), qc_key(settings)
+    except BusSegError:
+        return None  # process_case reports it
+    entry = read_entry(outputs, key)
+    if entry is None or not _qc_current(entry, outputs, qc):
+        return None
+    return _cached_row(entry, outputs, out_dir, qc, start)
+
+
+def _qc_current(entry: dict[str, Any], outputs: CaseOutputs, qc: str | None) -> bool:
+    return qc is None or (entry.get("qc_key") == qc and outputs.qc.is_file())
+
+
+def _cached_row(
+    entry: dict[str, Any], outputs: CaseOutputs, out_dir: Path, qc: str | None, start: float
+) -> dict[str, Any]:
+    row = dict(entry["row"])
+    row["qc_path"] = _relative(outputs.qc, out_dir) if qc and outputs.qc.is_file() else None
+    row.update(cached=True, seconds=time.perf_counter() - start)
+    return row
 
 
 def _ok_row(
