@@ -1,4 +1,6 @@
-"""``python -m bus_seg.cli.export ckpt_path=<checkpoint> format=onnx|torchscript [out_path=...]``."""
+"""``bus-seg-export ckpt_path=<checkpoint> [format=onnx|torchscript] [out_path=...]`` (also
+``python -m bus_seg.cli.export``): export a trained network, check its logits against eager
+PyTorch, and write the parity report beside the model."""
 
 from __future__ import annotations
 
@@ -12,7 +14,9 @@ from bus_seg.io.atomic import write_json_atomic
 
 def export(cfg: DictConfig) -> ExportResult:
     """Export, check parity, and write ``<out_path>.parity.json`` beside the model."""
-    result = export_checkpoint(cfg.ckpt_path, cfg.format, cfg.out_path, cfg.opset, cfg.parity_batch_size)
+    result = export_checkpoint(
+        cfg.ckpt_path, cfg.format, cfg.out_path, cfg.opset, cfg.parity_batch_size
+    )
     report = result.path.with_name(result.path.name + ".parity.json")
     write_json_atomic(report, result.as_dict())
     print(

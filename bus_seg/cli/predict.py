@@ -22,17 +22,24 @@ def build_predictor(cfg: DictConfig) -> Predictor:
     ``onnx_path`` (exported from ``ckpt_path`` into the output folder when not given)."""
     if cfg.backend not in BACKENDS:
         raise ConfigError(f"backend={cfg.backend!r} is unknown; use one of {list(BACKENDS)}")
-    if cfg.backend == "torch" or cfg.onnx_path is None:
-        if cfg.ckpt_path is None:
-            raise ConfigError("set ckpt_path=<checkpoint of a bus-seg-train run> (or backend=onnx onnx_path=<model.onnx>)")
+    if cfg.ckpt_path is None and (cfg.backend == "torch" or cfg.onnx_path is None):
+        raise ConfigError(
+            "set ckpt_path=<checkpoint of a bus-seg-train run> (or backend=onnx onnx_path=<model.onnx>)"
+        )
     if cfg.backend == "torch":
-        return Predictor.from_checkpoint(cfg.ckpt_path, cfg.device, cfg.channels_last, str(cfg.precision))
+        return Predictor.from_checkpoint(
+            cfg.ckpt_path, cfg.device, cfg.channels_last, str(cfg.precision)
+        )
     if cfg.device not in ("auto", "cpu"):
-        raise ConfigError(f"backend=onnx runs on the CPU (CPUExecutionProvider); use device=cpu, not {cfg.device}")
+        raise ConfigError(
+            f"backend=onnx runs on the CPU (CPUExecutionProvider); use device=cpu, not {cfg.device}"
+        )
     onnx_path = cfg.onnx_path
     if onnx_path is None:
         result = export_checkpoint(cfg.ckpt_path, "onnx", Path(cfg.out_dir) / "model.onnx")
-        log.info("exported %s (max |logit difference| vs PyTorch %.2e)", result.path, result.max_abs_diff)
+        log.info(
+            "exported %s (max |logit difference| vs PyTorch %.2e)", result.path, result.max_abs_diff
+        )
         onnx_path = result.path
     return Predictor.from_onnx(onnx_path, threads=cfg.onnx_threads)
 

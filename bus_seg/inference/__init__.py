@@ -2,7 +2,12 @@
 image size, ONNX/TorchScript export."""
 
 from bus_seg.inference.checkpoint import load_trained_net
-from bus_seg.inference.export import ExportResult, export_checkpoint, export_onnx, export_torchscript
+from bus_seg.inference.export import (
+    ExportResult,
+    export_checkpoint,
+    export_onnx,
+    export_torchscript,
+)
 from bus_seg.inference.folder import PredictionRun, predict_to_folder
 from bus_seg.inference.inputs import PredictInput, collect_inputs
 from bus_seg.inference.predictor import Prediction, Predictor

@@ -38,10 +38,16 @@ def load_trained_net(ckpt_path: str | Path) -> tuple[nn.Module, Preprocessing, d
     cfg = OmegaConf.create(stored)
     cfg.model.pretrained = None
     net = instantiate(cfg.model)
-    weights = {k.removeprefix(NET_PREFIX): v for k, v in checkpoint["state_dict"].items() if k.startswith(NET_PREFIX)}
+    weights = {
+        k.removeprefix(NET_PREFIX): v
+        for k, v in checkpoint["state_dict"].items()
+        if k.startswith(NET_PREFIX)
+    }
     try:
         net.load_state_dict(weights)
     except RuntimeError as err:
-        raise ConfigError(f"ckpt_path={ckpt_path}: the weights do not fit the stored model config ({err})") from err
+        raise ConfigError(
+            f"ckpt_path={ckpt_path}: the weights do not fit the stored model config ({err})"
+        ) from err
     config = OmegaConf.to_container(cfg, resolve=True)
     return net.eval(), Preprocessing.from_run_config(config), config

@@ -21,7 +21,13 @@ from torch import nn
 from bus_seg.errors import ConfigError
 from bus_seg.inference.checkpoint import load_trained_net
 from bus_seg.inference.preprocess import Preprocessing
-from bus_seg.inference.runners import ONNX_INPUT, ONNX_OUTPUT, ONNX_PREPROCESSING_KEY, LogitsOnly, OnnxRunner
+from bus_seg.inference.runners import (
+    ONNX_INPUT,
+    ONNX_OUTPUT,
+    ONNX_PREPROCESSING_KEY,
+    LogitsOnly,
+    OnnxRunner,
+)
 from bus_seg.io.atomic import atomic_path
 
 FORMATS = {"onnx": ".onnx", "torchscript": ".pt"}
@@ -60,7 +66,9 @@ def parity_batch(preprocessing: Preprocessing, batch_size: int = 2, seed: int = 
     return torch.randn(batch_size, preprocessing.in_channels, size, size, generator=generator)
 
 
-def export_onnx(net: nn.Module, path: str | Path, preprocessing: Preprocessing, opset: int = MIN_OPSET) -> Path:
+def export_onnx(
+    net: nn.Module, path: str | Path, preprocessing: Preprocessing, opset: int = MIN_OPSET
+) -> Path:
     """Write ``net`` (its main logits, eval mode) to an ONNX file with a dynamic batch axis.
 
     Raises:
@@ -147,7 +155,9 @@ def export_checkpoint(
     else:
         export_torchscript(net, out_path, preprocessing)
     inputs = parity_batch(preprocessing, parity_batch_size)
-    return ExportResult(out_path, fmt, max_logit_difference(net, out_path, fmt, inputs), tuple(inputs.shape))
+    return ExportResult(
+        out_path, fmt, max_logit_difference(net, out_path, fmt, inputs), tuple(inputs.shape)
+    )
 
 
 def _logits_module(net: nn.Module) -> LogitsOnly:

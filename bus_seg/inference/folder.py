@@ -14,7 +14,7 @@ import torch
 from torch.utils.data import DataLoader, Dataset
 from tqdm import tqdm
 
-from bus_seg.errors import BusSegError, ConfigError
+from bus_seg.errors import BusSegError, ConfigError, InputError
 from bus_seg.inference.inputs import PredictInput
 from bus_seg.inference.predictor import Prediction, Predictor
 from bus_seg.inference.preprocess import Letterbox, Preprocessor
@@ -125,11 +125,15 @@ def predict_to_folder(
 
     Raises:
         ConfigError: unknown probability format or a non-positive batch size.
+        InputError: two image ids give the same output file names.
     """
     if probability_format not in PROBABILITY_FORMATS:
-        raise ConfigError(f"probability_format={probability_format!r} is unknown; use one of {list(PROBABILITY_FORMATS)}")
+        raise ConfigError(
+            f"probability_format={probability_format!r} is unknown; use one of {list(PROBABILITY_FORMATS)}"
+        )
     if batch_size < 1:
         raise ConfigError(f"batch_size={batch_size} must be at least 1")
+    _check_distinct_outputs(inputs)
     out_dir = Path(out_dir)
     loader = DataLoader(
         InputImages(inputs, predictor.preprocessor),
@@ -142,7 +146,9 @@ def predict_to_folder(
         for batch in loader:
             loaded = [x for x in batch if x.error is None]
             predictions = (
-                predictor.predict_batch(torch.stack([x.image for x in loaded]), [x.box for x in loaded])
+                predictor.predict_batch(
+                    torch.stack([x.image for x in loaded]), [x.box for x in loaded]
+                )
                 if loaded
                 else []
             )
@@ -150,9 +156,17 @@ def predict_to_folder(
             for x in batch:
                 if x.error is not None:
                     log.warning("not predicted: %s", x.error)
-                    rows.append({"image_id": x.item.image_id, "source_path": str(x.item.path), "error": x.error})
+                    rows.append(
+                        {
+                            "image_id": x.item.image_id,
+                            "source_path": str(x.item.path),
+                            "error": x.error,
+                        }
+                    )
                 else:
-                    rows.append(_write_outputs(x, next(predicted), out_dir, probability_format, overlays))
+                    rows.append(
+                        _write_outputs(x, next(predicted), out_dir, probability_format, overlays)
+                    )
             bar.update(len(batch))
     table = pd.DataFrame(rows, columns=list(CSV_COLUMNS))
     csv_path = out_dir / CSV_NAME
@@ -161,17 +175,44 @@ def predict_to_folder(
     return PredictionRun(table, csv_path, out_dir)
 
 
+def output_stem(image_id: str) -> str:
+    """The file name (without suffix) of an image's outputs: its id, other characters than
+    letters, digits, ``.``, ``_`` and ``-`` replaced by ``_``."""
+    return re.sub(r"[^A-Za-z0-9._-]", "_", image_id)
+
+
+def _check_distinct_outputs(inputs: Sequence[PredictInput]) -> None:
+    seen: dict[str, PredictInput] = {}
+    for item in inputs:
+        stem = output_stem(item.image_id)
+        if stem in seen:
+            raise InputError(
+                f"this image and {seen[stem].path} (ids {seen[stem].image_id!r}, {item.image_id!r}) would write "
+                f"the same output files ({stem}.png); give every image a distinct manifest case_id or file name",
+                item.path,
+            )
+        seen[stem] = item
+
+
 def _write_outputs(
-    loaded: LoadedImage, prediction: Prediction, out_dir: Path, probability_format: str, overlays: bool
+    loaded: LoadedImage,
+    prediction: Prediction,
+    out_dir: Path,
+    probability_format: str,
+    overlays: bool,
 ) -> dict[str, Any]:
     image_id, ultrasound = loaded.item.image_id, loaded.ultrasound
     assert ultrasound is not None
-    stem = re.sub(r"[^A-Za-z0-9._-]", "_", image_id)
-    probability_map = write_probability_map(out_dir / "probabilities" / stem, prediction.probability, probability_format)
+    stem = output_stem(image_id)
+    probability_map = write_probability_map(
+        out_dir / "probabilities" / stem, prediction.probability, probability_format
+    )
     label_map = write_png(out_dir / "labels" / f"{stem}.png", prediction.labels)
     overlay_path = None
     if overlays:
-        overlay_path = write_png(out_dir / "overlays" / f"{stem}.png", overlay(ultrasound.pixels, prediction.labels))
+        overlay_path = write_png(
+            out_dir / "overlays" / f"{stem}.png", overlay(ultrasound.pixels, prediction.labels)
+        )
     area_px = int((prediction.labels == 1).sum())
     spacing = ultrasound.spacing_mm
     area_mm2 = area_px * spacing**2 if spacing else None

@@ -38,22 +38,33 @@ class Predictor:
         preprocessing: the run's eval preprocessing.
     """
 
-    def __init__(self, runner: Callable[[torch.Tensor], torch.Tensor], preprocessing: Preprocessing) -> None:
+    def __init__(
+        self, runner: Callable[[torch.Tensor], torch.Tensor], preprocessing: Preprocessing
+    ) -> None:
         self.runner = runner
         self.preprocessing = preprocessing
         self.preprocessor = Preprocessor(preprocessing)
 
     @classmethod
     def from_checkpoint(
-        cls, ckpt_path: str | Path, device: str = "auto", channels_last: bool = False, precision: str = "32"
+        cls,
+        ckpt_path: str | Path,
+        device: str = "auto",
+        channels_last: bool = False,
+        precision: str = "32",
     ) -> Predictor:
         """Eager PyTorch prediction with the model and preprocessing stored in a checkpoint."""
         net, preprocessing, _ = load_trained_net(ckpt_path)
-        return cls(TorchRunner(net, resolve_device(device), channels_last, precision), preprocessing)
+        return cls(
+            TorchRunner(net, resolve_device(device), channels_last, precision), preprocessing
+        )
 
     @classmethod
     def from_onnx(
-        cls, onnx_path: str | Path, preprocessing: Preprocessing | None = None, threads: int | None = None
+        cls,
+        onnx_path: str | Path,
+        preprocessing: Preprocessing | None = None,
+        threads: int | None = None,
     ) -> Predictor:
         """ONNX Runtime prediction; the preprocessing defaults to the one stored at export."""
         runner = OnnxRunner(onnx_path, threads)
@@ -76,4 +87,6 @@ class Predictor:
     def predict(self, images: Sequence[np.ndarray]) -> list[Prediction]:
         """Predictions of H×W uint8 gray images (any sizes), in one batch."""
         prepared = [self.preprocessor(image) for image in images]
-        return self.predict_batch(torch.stack([image for image, _ in prepared]), [box for _, box in prepared])
+        return self.predict_batch(
+            torch.stack([image for image, _ in prepared]), [box for _, box in prepared]
+        )

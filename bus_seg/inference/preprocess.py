@@ -72,7 +72,9 @@ class Preprocessor:
 
     def __init__(self, preprocessing: Preprocessing) -> None:
         self.preprocessing = preprocessing
-        self.transform = build_transform("eval", preprocessing.image_size, preprocessing.mean, preprocessing.std)
+        self.transform = build_transform(
+            "eval", preprocessing.image_size, preprocessing.mean, preprocessing.std
+        )
 
     def __call__(self, pixels: np.ndarray) -> tuple[torch.Tensor, Letterbox]:
         """Return the ``in_channels``×S×S float tensor and the letterbox of ``pixels``."""
@@ -80,7 +82,12 @@ class Preprocessor:
         inside = out["mask"] != PAD_MARK
         rows, cols = np.flatnonzero(inside.any(axis=1)), np.flatnonzero(inside.any(axis=0))
         box = Letterbox(
-            int(rows[0]), int(rows[-1]) + 1, int(cols[0]), int(cols[-1]) + 1, int(pixels.shape[0]), int(pixels.shape[1])
+            int(rows[0]),
+            int(rows[-1]) + 1,
+            int(cols[0]),
+            int(cols[-1]) + 1,
+            int(pixels.shape[0]),
+            int(pixels.shape[1]),
         )
         image = torch.from_numpy(np.ascontiguousarray(out["image"])).float().unsqueeze(0)
         return image.expand(self.preprocessing.in_channels, -1, -1).contiguous(), box
@@ -89,4 +96,6 @@ class Preprocessor:
 def restore_size(logits: torch.Tensor, box: Letterbox) -> torch.Tensor:
     """Undo the letterbox: crop the padding off C×S×S logits, resize them (bilinear) to C×H×W."""
     cropped = logits[None, :, box.y0 : box.y1, box.x0 : box.x1].float()
-    return F.interpolate(cropped, size=(box.height, box.width), mode="bilinear", align_corners=False)[0]
+    return F.interpolate(
+        cropped, size=(box.height, box.width), mode="bilinear", align_corners=False
+    )[0]

@@ -27,13 +27,19 @@ def resolve_device(device: str) -> torch.device:
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     if device == "cpu" or device.startswith("cuda"):
         if device.startswith("cuda") and not torch.cuda.is_available():
-            raise ConfigError(f"device={device} but PyTorch sees no CUDA GPU; use device=cpu or device=auto")
+            raise ConfigError(
+                f"device={device} but PyTorch sees no CUDA GPU; use device=cpu or device=auto"
+            )
         return torch.device(device)
     raise ConfigError(f"device={device!r} is unknown; use auto, cpu or cuda")
 
 
 class LogitsOnly(nn.Module):
-    """A registry model reduced to its main output: ``N×C×H×W`` logits (the aux head is dropped)."""
+    """A registry model reduced to its main output: ``N×C×H×W`` logits.
+
+    A torchvision auxiliary head is removed from the wrapped network itself (in place), so it
+    is neither computed nor exported; wrap a copy to keep the original whole.
+    """
 
     def __init__(self, net: nn.Module) -> None:
         super().__init__()
@@ -50,6 +56,9 @@ class LogitsOnly(nn.Module):
 class TorchRunner:
     """Eager PyTorch inference, optionally in channels-last memory format and/or bf16 autocast.
 
+    The runner takes ``net`` over: it is moved to ``device`` and converted in place (eval mode,
+    auxiliary head dropped, channels-last weights); give it a copy to keep the original as is.
+
     Args:
         net: a registry model (``{"out": logits, ...}``) or a :class:`LogitsOnly`.
         device: where to run it.
@@ -57,7 +66,13 @@ class TorchRunner:
         precision: ``"32"`` or ``"bf16"`` (autocast; logits are returned as float32).
     """
 
-    def __init__(self, net: nn.Module, device: torch.device, channels_last: bool = False, precision: str = "32") -> None:
+    def __init__(
+        self,
+        net: nn.Module,
+        device: torch.device,
+        channels_last: bool = False,
+        precision: str = "32",
+    ) -> None:
         if precision not in PRECISIONS:
             raise ConfigError(f"precision={precision!r} is unknown; use one of {list(PRECISIONS)}")
         self.model = (net if isinstance(net, LogitsOnly) else LogitsOnly(net)).eval().to(device)
@@ -92,12 +107,16 @@ class OnnxRunner:
 
         path = Path(path)
         if not path.is_file():
-            raise InputError("ONNX model not found; export one with python -m bus_seg.cli.export", path)
+            raise InputError(
+                "ONNX model not found; export one with bus-seg-export ckpt_path=<checkpoint>", path
+            )
         options = ort.SessionOptions()
         if threads:
             options.intra_op_num_threads = threads
         try:
-            self.session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+            self.session = ort.InferenceSession(
+                str(path), options, providers=["CPUExecutionProvider"]
+            )
         except Exception as err:  # onnxruntime raises its own exception classes
             raise InputError(f"ONNX Runtime cannot load the model ({err})", path) from err
         self.path = path
@@ -118,5 +137,7 @@ class OnnxRunner:
 
     def __call__(self, batch: torch.Tensor) -> torch.Tensor:
         """Logits (float32, on the CPU) of an N×C×S×S batch."""
-        (logits,) = self.session.run([ONNX_OUTPUT], {ONNX_INPUT: batch.float().numpy()})
+        (logits,) = self.session.run(
+            [ONNX_OUTPUT], {ONNX_INPUT: batch.float().contiguous().numpy()}
+        )
         return torch.from_numpy(logits)

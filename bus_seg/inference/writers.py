@@ -27,7 +27,9 @@ def write_probability_map(path_without_suffix: Path, probability: np.ndarray, fm
     """
     path = path_without_suffix.with_name(path_without_suffix.name + PROBABILITY_FORMATS[fmt])
     if fmt == "png16":
-        return write_png(path, np.round(np.clip(probability, 0.0, 1.0) * PNG16_MAX).astype(np.uint16))
+        return write_png(
+            path, np.round(np.clip(probability, 0.0, 1.0) * PNG16_MAX).astype(np.uint16)
+        )
     path.parent.mkdir(parents=True, exist_ok=True)
     with atomic_path(path) as tmp:
         tifffile.imwrite(tmp, probability.astype(np.float32), compression="zlib")

@@ -1,15 +1,18 @@
-"""A real (tiny) checkpoint: one training batch of a bus-seg-train run on the synthetic data."""
+"""A real (tiny) checkpoint: one training batch of a bus-seg-train run on the synthetic data; input
+images (PNG, DICOM) to predict on."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
 import pytest
-from hydra import compose, initialize_config_module
-from hydra.core.global_hydra import GlobalHydra
 from omegaconf import open_dict
+from pydicom.dataset import FileDataset, FileMetaDataset
+from pydicom.uid import ExplicitVRLittleEndian, generate_uid
 
+from bus_seg.config import compose_config
 from bus_seg.io.images import write_png
 from bus_seg.training.train import train
 
@@ -27,20 +30,16 @@ RUN_OVERRIDES = [
     "trainer.limit_val_batches=1",
     "test=false",
 ]
+US_IMAGE_STORAGE = "1.2.840.10008.5.1.4.1.1.6.1"
 
 
 @pytest.fixture(scope="package")
 def tiny_checkpoint(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """``checkpoints/last.ckpt`` of a one-batch run of the tiny model (64×64 inputs)."""
     root = tmp_path_factory.mktemp("tiny_run")
-    GlobalHydra.instance().clear()
-    with initialize_config_module(config_module="bus_seg.conf", version_base="1.3"):
-        cfg = compose(config_name="train", overrides=RUN_OVERRIDES, return_hydra_config=True)
-    GlobalHydra.instance().clear()
+    cfg = compose_config(RUN_OVERRIDES, output_dir=root / "run")
     with open_dict(cfg):
-        cfg.paths.output_dir = str(root / "run")
         cfg.paths.cache_dir = str(root / "cache")
-        cfg.hydra.runtime.output_dir = str(root / "run")
     train(cfg)
     return root / "run" / "checkpoints" / "last.ckpt"
 
@@ -54,3 +53,32 @@ def image_folder(tmp_path: Path) -> Path:
         write_png(folder / f"{name}.png", rng.integers(0, 256, shape, dtype=np.uint8))
     write_png(folder / "a_mask.png", np.zeros((50, 90), dtype=np.uint8))
     return folder
+
+
+@pytest.fixture
+def write_dicom() -> Callable[[Path, np.ndarray, float], Path]:
+    """Writes ``pixels`` as a DICOM US file with ``PixelSpacing`` (see :func:`dicom_file`)."""
+    return dicom_file
+
+
+def dicom_file(path: Path, pixels: np.ndarray, pixel_spacing_mm: float) -> Path:
+    """A minimal DICOM US file (Explicit VR Little Endian, 8-bit gray) with PixelSpacing."""
+    meta = FileMetaDataset()
+    meta.MediaStorageSOPClassUID = US_IMAGE_STORAGE
+    meta.MediaStorageSOPInstanceUID = generate_uid()
+    meta.TransferSyntaxUID = ExplicitVRLittleEndian
+    ds = FileDataset(str(path), {}, file_meta=meta, preamble=b"\0" * 128)
+    ds.SOPClassUID, ds.SOPInstanceUID, ds.Modality = (
+        US_IMAGE_STORAGE,
+        meta.MediaStorageSOPInstanceUID,
+        "US",
+    )
+    ds.SamplesPerPixel, ds.PhotometricInterpretation = 1, "MONOCHROME2"
+    ds.Rows, ds.Columns = pixels.shape
+    ds.BitsAllocated = ds.BitsStored = 8
+    ds.HighBit, ds.PixelRepresentation = 7, 0
+    ds.PixelSpacing = [pixel_spacing_mm, pixel_spacing_mm]
+    ds.PixelData = np.ascontiguousarray(pixels, dtype=np.uint8).tobytes()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    ds.save_as(path, enforce_file_format=True)
+    return path

@@ -7,10 +7,9 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from hydra import compose, initialize_config_module
-from hydra.core.global_hydra import GlobalHydra
 
 from bus_seg.cli.export import export
+from bus_seg.config import compose_config
 from bus_seg.errors import ConfigError
 from bus_seg.inference import OnnxRunner, Predictor, export_checkpoint, load_trained_net
 from bus_seg.inference.export import export_onnx, parity_batch
@@ -25,7 +24,9 @@ def test_onnx_export_matches_eager_logits(tiny_checkpoint: Path, tmp_path: Path)
     runner = OnnxRunner(result.path)
     _, preprocessing, _ = load_trained_net(tiny_checkpoint)
     assert runner.preprocessing() == preprocessing
-    assert runner(parity_batch(preprocessing, batch_size=5)).shape == (5, 2, 64, 64), "dynamic batch axis"
+    assert runner(parity_batch(preprocessing, batch_size=5)).shape == (5, 2, 64, 64), (
+        "dynamic batch axis"
+    )
 
 
 def test_onnx_predictor_agrees_with_eager(tiny_checkpoint: Path, tmp_path: Path) -> None:
@@ -45,10 +46,8 @@ def test_torchscript_export_matches_eager_logits(tiny_checkpoint: Path, tmp_path
 
 
 def test_export_entry_point_writes_the_parity_report(tiny_checkpoint: Path, tmp_path: Path) -> None:
-    GlobalHydra.instance().clear()
-    with initialize_config_module(config_module="bus_seg.conf", version_base="1.3"):
-        cfg = compose(config_name="export", overrides=[f"ckpt_path={tiny_checkpoint}", f"out_path={tmp_path / 'e.onnx'}"])
-    GlobalHydra.instance().clear()
+    overrides = [f"ckpt_path={tiny_checkpoint}", f"out_path={tmp_path / 'e.onnx'}"]
+    cfg = compose_config(overrides, config_name="export", output_dir=tmp_path / "hydra")
     export(cfg)
     report = json.loads((tmp_path / "e.onnx.parity.json").read_text())
     assert report["format"] == "onnx" and report["max_abs_diff"] < PARITY_TOLERANCE
