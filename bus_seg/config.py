@@ -54,7 +54,7 @@ def compose_config(
     Args:
         overrides: e.g. ``["experiment=default_pipeline", "trainer.max_epochs=2"]``.
         config_name: the entry config in ``conf/``.
-        output_dir: the run's output folder (``paths.output_dir``).
+        output_dir: the run's output folder (``paths.output_dir`` where the config has paths).
     """
     prepare_hydra()
     GlobalHydra.instance().clear()
@@ -64,6 +64,7 @@ def compose_config(
     finally:
         GlobalHydra.instance().clear()
     with open_dict(cfg):
-        cfg.paths.output_dir = str(output_dir)
         cfg.hydra.runtime.output_dir = str(output_dir)
+        if "paths" in cfg:
+            cfg.paths.output_dir = str(output_dir)
     return cfg

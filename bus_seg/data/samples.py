@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 
 from bus_seg.errors import InputError
+from bus_seg.io.dicom import is_dicom, read_dicom_frame
 from bus_seg.io.images import read_gray
 
 IGNORE_LABEL = 255
@@ -38,7 +39,9 @@ class SegmentationSample:
     lesion_mask_path: Path | None = None
 
     def load_image(self) -> np.ndarray:
-        """The image as H×W uint8 gray (16-bit scaled down, RGB converted)."""
+        """The image as H×W uint8 gray (16-bit scaled down, RGB converted; DICOM: its first frame)."""
+        if is_dicom(self.image_path):
+            return read_dicom_frame(self.image_path).pixels
         image = read_gray(self.image_path)
         if image.dtype != np.uint8:
             image = (image.astype(np.float32) * (255.0 / max(float(image.max()), 1.0))).astype(np.uint8)

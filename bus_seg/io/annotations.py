@@ -258,6 +258,7 @@ def _polygonal_geometry(
     """
     spec = feature.get("geometry")
     kind = spec.get("type") if isinstance(spec, dict) else None
+    kind = kind if isinstance(kind, str) else None
     if kind not in _POLYGONAL and kind != "GeometryCollection":
         notes[f"features with geometry {kind or 'null'} skipped (only Polygon/MultiPolygon)"] += 1
         return None
@@ -270,7 +271,10 @@ def _polygonal_geometry(
             path,
         ) from err
     if not geometry.is_valid:
-        geometry = shapely.make_valid(geometry)
+        # "structure": overlapping parts are unioned and holes subtracted (the default
+        # "linework" repair would drop the overlap of two parts, or keep a hole's part outside
+        # its shell).
+        geometry = shapely.make_valid(geometry, method="structure")
         notes["invalid polygons (e.g. self-intersecting) repaired"] += 1
     if kind == "GeometryCollection" and any(
         part.geom_type not in _POLYGONAL for part in shapely.get_parts(geometry)

@@ -27,7 +27,7 @@ SchedulerFactory = Callable[..., torch.optim.lr_scheduler.LRScheduler]
 
 
 class TrainingDivergedError(BusSegError):
-    """The loss became NaN or infinite."""
+    """The loss, gradients or weights became NaN or infinite (raised by the ``nan_guard`` callback)."""
 
 
 class SegmentationModule(pl.LightningModule):
@@ -74,12 +74,6 @@ class SegmentationModule(pl.LightningModule):
         outputs = self(batch["image"])
         losses = self.loss(outputs, batch["label"])
         loss = losses.pop("loss")
-        if not torch.isfinite(loss):
-            raise TrainingDivergedError(
-                f"loss is {loss.item()} at global step {self.global_step} (epoch {self.current_epoch}, batch "
-                f"{batch_idx}, images {list(batch['image_id'])}); the last good checkpoint is kept in the "
-                "run's checkpoints/ folder. Lower the learning rate or check these images and labels."
-            )
         batch_size = batch["image"].shape[0]
         self.log("train/loss", loss, prog_bar=True, on_step=True, on_epoch=True, batch_size=batch_size)
         for name, value in losses.items():

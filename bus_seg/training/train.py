@@ -16,6 +16,7 @@ from bus_seg.errors import ConfigError
 from bus_seg.io.atomic import write_json_atomic, write_text_atomic
 from bus_seg.training.builders import build_callbacks, build_loggers, build_module
 from bus_seg.training.callbacks import plain_config
+from bus_seg.training.evaluate import load_checkpoint
 from bus_seg.training.run_outputs import RunOutputs, finish_wandb, metrics_to_floats, run_name
 
 log = logging.getLogger(__name__)
@@ -31,12 +32,12 @@ def resolve_ckpt_path(ckpt_path: str | None, output_dir: Path) -> str | None:
     if ckpt_path in (None, "last"):
         if last.is_file():
             log.info("resuming from %s", last)
+            load_checkpoint(last)
             return str(last)
         if ckpt_path == "last":
             raise ConfigError(f"ckpt_path=last but {last} does not exist; run in the folder of the run to resume (hydra.run.dir=<run dir>)")
         return None
-    if not Path(ckpt_path).is_file():
-        raise ConfigError(f"ckpt_path={ckpt_path}: no such checkpoint file")
+    load_checkpoint(ckpt_path)  # refuses a missing file or one that needs pickle, clearly
     return ckpt_path
 
 
@@ -63,7 +64,12 @@ def train(cfg: DictConfig) -> tuple[dict[str, float], dict[str, Any]]:
     objects = {"cfg": cfg, "datamodule": datamodule, "model": model, "trainer": trainer, "outputs": outputs}
     try:
         if cfg.get("train", True):
-            trainer.fit(model, datamodule=datamodule, ckpt_path=resolve_ckpt_path(cfg.get("ckpt_path"), outputs.root))
+            trainer.fit(
+                model,
+                datamodule=datamodule,
+                ckpt_path=resolve_ckpt_path(cfg.get("ckpt_path"), outputs.root),
+                weights_only=True,
+            )
         metrics = metrics_to_floats(trainer.callback_metrics)
         if trainer.is_global_zero and datamodule.subsets:
             outputs.write_split(datamodule.split_table())
