@@ -9,6 +9,7 @@ given through ``runs=[...]``.
 from __future__ import annotations
 
 import sys
+from collections.abc import Callable
 
 import hydra
 from omegaconf import DictConfig, OmegaConf
@@ -90,24 +91,32 @@ def run_compare(cfg: DictConfig) -> ComparisonResult:
     return result
 
 
-@hydra.main(version_base=HYDRA_VERSION_BASE, config_path=CONFIG_PATH, config_name="compare")
-@exits_cleanly
-def _hydra_main(cfg: DictConfig) -> None:
+def require_runs(cfg: DictConfig, usage: str) -> None:
+    """Raise a ConfigError with ``usage`` when ``cfg.runs`` is not given."""
     if OmegaConf.is_missing(cfg, "runs"):
-        raise ConfigError(
-            "no runs given: bus-seg-compare RUN_A RUN_B [...] (run folders or per_image.csv files)"
-        )
-    run_compare(cfg)
+        raise ConfigError(f"no runs given: {usage}")
 
 
-def main() -> None:
-    """Console entry point: rewrite bare paths into ``runs=[...]``, then run the Hydra app."""
+def run_with_positional_runs(hydra_main: Callable[[], None]) -> None:
+    """Rewrite bare paths on the command line into ``runs=[...]``, then run the Hydra app."""
     try:
         sys.argv = positional_runs_to_override(sys.argv)
     except ConfigError as err:
         print(f"bus_seg error: {err}", file=sys.stderr)
         sys.exit(2)
-    _hydra_main()
+    hydra_main()
+
+
+@hydra.main(version_base=HYDRA_VERSION_BASE, config_path=CONFIG_PATH, config_name="compare")
+@exits_cleanly
+def _hydra_main(cfg: DictConfig) -> None:
+    require_runs(cfg, "bus-seg-compare RUN_A RUN_B [...] (run folders or per_image.csv files)")
+    run_compare(cfg)
+
+
+def main() -> None:
+    """Console entry point of ``bus-seg-compare``."""
+    run_with_positional_runs(_hydra_main)
 
 
 if __name__ == "__main__":

@@ -1,4 +1,4 @@
-"""``python -m bus_seg.cli.kfold RUN [RUN ...]``: aggregate k-fold runs (mean ± SD, t-based 95% CI).
+"""``bus-seg-kfold RUN [RUN ...]``: aggregate k-fold runs (mean ± SD, t-based 95% CI).
 
 A Hydra app (``conf/kfold.yaml``). Bare paths and glob patterns are collected into ``runs=[...]``
 as for ``bus-seg-compare``; quote globs so that the shell passes them on unexpanded.
@@ -6,15 +6,12 @@ as for ``bus-seg-compare``; quote globs so that the shell passes them on unexpan
 
 from __future__ import annotations
 
-import sys
-
 import hydra
 import pandas as pd
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig
 
 from bus_seg.cli.app import CONFIG_PATH, HYDRA_VERSION_BASE, exits_cleanly
-from bus_seg.cli.compare import positional_runs_to_override
-from bus_seg.errors import ConfigError
+from bus_seg.cli.compare import require_runs, run_with_positional_runs
 from bus_seg.evaluation.kfold import aggregate_folds
 
 
@@ -33,21 +30,13 @@ def run_kfold(cfg: DictConfig) -> pd.DataFrame:
 @hydra.main(version_base=HYDRA_VERSION_BASE, config_path=CONFIG_PATH, config_name="kfold")
 @exits_cleanly
 def _hydra_main(cfg: DictConfig) -> None:
-    if OmegaConf.is_missing(cfg, "runs"):
-        raise ConfigError(
-            "no runs given: python -m bus_seg.cli.kfold 'logs/train/multiruns/<date>/*'"
-        )
+    require_runs(cfg, "bus-seg-kfold 'logs/train/multiruns/<date>/*'")
     run_kfold(cfg)
 
 
 def main() -> None:
-    """Entry point: rewrite bare paths into ``runs=[...]``, then run the Hydra app."""
-    try:
-        sys.argv = positional_runs_to_override(sys.argv)
-    except ConfigError as err:
-        print(f"bus_seg error: {err}", file=sys.stderr)
-        sys.exit(2)
-    _hydra_main()
+    """Console entry point of ``bus-seg-kfold``."""
+    run_with_positional_runs(_hydra_main)
 
 
 if __name__ == "__main__":

@@ -18,6 +18,7 @@ from typing import Any
 import yaml
 
 from bus_seg.errors import ConfigError
+from bus_seg.io.annotations import DEFAULT_CANCER_CLASSES
 from bus_seg.paths import config_dir
 
 SIMULATOR_VERSION = 1
@@ -426,14 +427,7 @@ class AnnotationSettings:
     """
 
     label_image_probability: float = 0.2
-    cancer_classes: tuple[str, ...] = (
-        "Tumor",
-        "Tumour",
-        "Cancer",
-        "Carcinoma",
-        "Invasive carcinoma",
-        "DCIS",
-    )
+    cancer_classes: tuple[str, ...] = DEFAULT_CANCER_CLASSES
     stroma_probability: float = 0.3
     annotate_serial_section: bool = True
 
