@@ -6,18 +6,15 @@ import io
 import math
 from pathlib import Path
 
-import matplotlib
+import numpy as np
+from matplotlib.axes import Axes
+from matplotlib.figure import Figure
+from matplotlib.lines import Line2D
+from matplotlib.patches import Patch, Polygon
+from scipy import ndimage
 
-matplotlib.use("Agg")
-
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-from matplotlib.lines import Line2D  # noqa: E402
-from matplotlib.patches import Patch, Polygon  # noqa: E402
-from scipy import ndimage  # noqa: E402
-
-from bus_seg.io.atomic import write_bytes_atomic  # noqa: E402
-from bus_seg.registration.case import CaseRegistration  # noqa: E402
+from bus_seg.io.atomic import write_bytes_atomic
+from bus_seg.registration.case import CaseRegistration
 
 CANCER_RGB = (0.85, 0.1, 0.1)
 NON_CANCER_RGB = (0.1, 0.75, 0.25)
@@ -36,23 +33,22 @@ def render_qc(case: CaseRegistration, dpi: int = 100) -> bytes:
     green) and the proximal end. Right: the core's tissue grid with the tissue outline, each
     fragment's rectangle and order number, the annotated cancer outline and the core's axis.
     """
-    figure, (left, right) = plt.subplots(1, 2, figsize=(13, 5.2), dpi=dpi)
-    try:
-        _draw_ultrasound(left, case)
-        _draw_core(right, case)
-        fields = case.fields
-        figure.suptitle(
-            f"{case.record.case_id}: tissue {fields['tissue_length_um'] / 1000:.2f} mm in "
-            f"{fields['n_fragments']} fragment(s) -> tract {fields['tract_length_mm']:.2f} mm "
-            f"(scale {fields['scale_wsi_to_us']:.3f}, {fields['placement']}/"
-            f"{fields['projection']}); cancer {100 * fields['cancer_fraction']:.0f} %",
-            fontsize=10,
-        )
-        figure.subplots_adjust(left=0.01, right=0.99, top=0.9, bottom=0.1, wspace=0.04)
-        buffer = io.BytesIO()
-        figure.savefig(buffer, format="png", dpi=dpi)
-    finally:
-        plt.close(figure)
+    # A Figure of its own, not pyplot: no global backend or state (safe in notebooks and workers).
+    figure = Figure(figsize=(13, 5.2), dpi=dpi)
+    left, right = figure.subplots(1, 2)
+    _draw_ultrasound(left, case)
+    _draw_core(right, case)
+    fields = case.fields
+    figure.suptitle(
+        f"{case.record.case_id}: tissue {fields['tissue_length_um'] / 1000:.2f} mm in "
+        f"{fields['n_fragments']} fragment(s) -> tract {fields['tract_length_mm']:.2f} mm "
+        f"(scale {fields['scale_wsi_to_us']:.3f}, {fields['placement']}/"
+        f"{fields['projection']}); cancer {100 * fields['cancer_fraction']:.0f} %",
+        fontsize=10,
+    )
+    figure.subplots_adjust(left=0.01, right=0.99, top=0.9, bottom=0.1, wspace=0.04)
+    buffer = io.BytesIO()
+    figure.savefig(buffer, format="png", dpi=dpi)
     return buffer.getvalue()
 
 
@@ -61,7 +57,7 @@ def write_qc(case: CaseRegistration, path: str | Path, dpi: int = 100) -> Path:
     return write_bytes_atomic(path, render_qc(case, dpi))
 
 
-def _draw_ultrasound(axes: plt.Axes, case: CaseRegistration) -> None:
+def _draw_ultrasound(axes: Axes, case: CaseRegistration) -> None:
     picture = np.repeat(case.us_pixels[..., None] / 255.0, 3, axis=2)
     for value, colour in ((1, CANCER_RGB), (0, NON_CANCER_RGB)):
         where = case.labels == value
@@ -93,7 +89,7 @@ def _draw_ultrasound(axes: plt.Axes, case: CaseRegistration) -> None:
     )
 
 
-def _draw_core(axes: plt.Axes, case: CaseRegistration) -> None:
+def _draw_core(axes: Axes, case: CaseRegistration) -> None:
     tissue = case.tissue
     core_mask = np.zeros(tissue.mask.shape, dtype=bool)
     for fragment in case.core.fragments:

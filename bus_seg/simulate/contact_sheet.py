@@ -5,20 +5,17 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import matplotlib
+import numpy as np
+from matplotlib.figure import Figure
+from PIL import Image
+from skimage.segmentation import find_boundaries
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-from PIL import Image  # noqa: E402
-from skimage.segmentation import find_boundaries  # noqa: E402
-
-from bus_seg.errors import InputError  # noqa: E402
-from bus_seg.io.annotations import read_annotation  # noqa: E402
-from bus_seg.io.atomic import atomic_path  # noqa: E402
-from bus_seg.io.images import read_gray, read_label_map  # noqa: E402
-from bus_seg.io.manifest import CaseRecord, read_manifest  # noqa: E402
-from bus_seg.io.wsi import open_wsi  # noqa: E402
+from bus_seg.errors import InputError
+from bus_seg.io.annotations import read_annotation
+from bus_seg.io.atomic import atomic_path
+from bus_seg.io.images import read_gray, read_label_map
+from bus_seg.io.manifest import CaseRecord, read_manifest
+from bus_seg.io.wsi import open_wsi
 
 _CANCER_RGB = np.array([230, 40, 40], dtype=np.float32)
 _NORMAL_RGB = np.array([40, 200, 80], dtype=np.float32)
@@ -99,9 +96,8 @@ def render_contact_sheet(
     records = manifest.records[:n]
     if not records:
         raise InputError("the manifest holds no usable case to draw", manifest_path)
-    fig, axes = plt.subplots(
-        len(records), 2, figsize=(9.0, 1.9 * len(records)), width_ratios=[1, 3.2], squeeze=False
-    )
+    fig = Figure(figsize=(9.0, 1.9 * len(records)))
+    axes = fig.subplots(len(records), 2, width_ratios=[1, 3.2], squeeze=False)
     for row, record in zip(axes, records, strict=True):
         lesion_mask = manifest.resolve_extra_path(record, "lesion_mask_path")
         row[0].imshow(ultrasound_panel(record, lesion_mask))
@@ -115,5 +111,4 @@ def render_contact_sheet(
     out_png = Path(out_png)
     with atomic_path(out_png) as tmp:
         fig.savefig(tmp, dpi=dpi, format="png")
-    plt.close(fig)
     return out_png

@@ -10,6 +10,7 @@ and per image, with the command, seed, commit, machine and wall time.
 from __future__ import annotations
 
 import json
+import shutil
 import subprocess
 import sys
 import time
@@ -25,6 +26,8 @@ METRICS = ("dice", "pixel_acc", "recall")
 
 def main(overrides: list[str]) -> None:
     command = [sys.executable, "-m", "bus_seg.train", "experiment=busi_malignant", f"hydra.run.dir={RUN_DIR}", *overrides]
+    # a fresh run: a checkpoint left by an interrupted benchmark would be resumed automatically
+    shutil.rmtree(RUN_DIR, ignore_errors=True)
     start = time.perf_counter()
     subprocess.run(command, check=True)
     wall_s = time.perf_counter() - start
