@@ -31,7 +31,7 @@ class RegisteredCohortDataModule(SegmentationDataModule):
         simulate: simulator settings used when ``manifest`` is None.
         labels: ``registered`` (labels made by registration) or ``reference`` (the manifest's
             ``label_path`` column, e.g. the simulator's ground truth).
-        workers: processes used by registration.
+        workers: processes used by simulation and registration.
         **kwargs: split, transform and loader settings of :class:`SegmentationDataModule`.
     """
 
@@ -62,7 +62,8 @@ class RegisteredCohortDataModule(SegmentationDataModule):
             return self.manifest_path
         from bus_seg.simulate import ensure_cohort
 
-        return ensure_cohort(self.cache_dir / "cohorts" / _digest(self.simulate), self.simulate)
+        folder = self.cache_dir / "cohorts" / _digest(self.simulate)
+        return ensure_cohort(folder, self.simulate, workers=self.workers)
 
     def registered_dir(self, manifest: Path) -> Path:
         """Output folder of the registration of ``manifest`` (one per manifest location)."""

@@ -191,7 +191,7 @@ class OverlayRenderer:
                 _fill([(predicted, PREDICTION_COLOR, PREDICTION_ALPHA)], (height, width))
             )
             if sample.lesion_mask is not None:
-                self._outline(lesion_ax, sample.lesion_mask.astype(bool), LESION_OUTLINE_COLOR)
+                self._outline(lesion_ax, sample.lesion_mask == 1, LESION_OUTLINE_COLOR)
                 lesion_ax.set_title(_title("Whole lesion", lesion_dice), fontsize=10)
             else:
                 lesion_ax.set_title("Whole lesion: no lesion mask", fontsize=10)

@@ -35,7 +35,8 @@ EMPTY_IMAGE_RULES = {
     "labelled pixels) and reference cancer; NaN when either is empty; hd95_mm is NaN "
     "when the pixel size is unknown",
     "lesion": "lesion_* compare the prediction over the whole image with the full lesion mask "
-    "(no pixel ignored), same rules as above",
+    "(only pixels outside the image, such as padding to a square, are left out), same rules as "
+    "above",
     "per_image_means": "per-image summaries skip NaN images; per_image/<metric>/n counts the "
     "images used",
     "pooled": "pooled figures sum tp/fp/tn/fn over all labelled test pixels, then take the "
@@ -82,7 +83,7 @@ def validate_samples(samples: Sequence[EvalSample]) -> None:
         _check_labels(sample.target, {0, 1, IGNORE_INDEX}, "target", image_id)
         _check_labels(sample.pred, {0, 1}, "pred", image_id)
         if sample.lesion_mask is not None:
-            _check_labels(sample.lesion_mask, {0, 1}, "lesion_mask", image_id)
+            _check_labels(sample.lesion_mask, {0, 1, IGNORE_INDEX}, "lesion_mask", image_id)
 
 
 def _scores(counts: torch.Tensor) -> dict[str, np.ndarray]:
@@ -143,5 +144,5 @@ def per_image_table(samples: Sequence[EvalSample]) -> pd.DataFrame:
             table[f"lesion_{name}"] = np.nan
             table.loc[rows, f"lesion_{name}"] = lesion[name]
         table["n_lesion"] = pd.array([pd.NA] * len(table), dtype="Int64")
-        table.loc[rows, "n_lesion"] = [int(s.lesion_mask.sum()) for s in with_lesion]
+        table.loc[rows, "n_lesion"] = [int((s.lesion_mask == 1).sum()) for s in with_lesion]
     return table

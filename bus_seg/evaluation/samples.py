@@ -19,7 +19,8 @@ class EvalSample:
         pred: H×W uint8 predicted labels (0/1) over the whole image.
         prob: H×W float32 predicted cancer probability, or None.
         spacing_mm: pixel size in millimetres at this resolution, or None when unknown.
-        lesion_mask: H×W uint8 full lesion mask (0/1) when the cohort has one (simulated, BUSI), else None.
+        lesion_mask: H×W uint8 full lesion mask (0/1; 255 outside the image, e.g. padding to a
+            square, not scored) when the cohort has one (simulated, BUSI), else None.
     """
 
     image_id: str
