@@ -10,6 +10,7 @@ one run hold up under that load, absolute times do not, hence the recorded load 
 
 from __future__ import annotations
 
+import argparse
 import os
 import sys
 import tempfile
@@ -34,6 +35,29 @@ def default_out_dir(script_dir: Path, quick: bool) -> Path:
     if quick:
         return Path(tempfile.gettempdir()) / "bus_seg_benchmarks" / script_dir.name
     return script_dir
+
+
+def parse_benchmark_args(
+    parser: argparse.ArgumentParser,
+    argv: Sequence[str] | None,
+    quick_defaults: dict[str, Any],
+    script_dir: Path,
+) -> argparse.Namespace:
+    """Add ``--out-dir`` and ``--quick`` to ``parser`` and parse ``argv``.
+
+    ``--quick`` replaces the defaults with ``quick_defaults`` (options given explicitly still
+    win); ``--out-dir`` defaults to :func:`default_out_dir`.
+    """
+    parser.add_argument("--out-dir", type=Path, default=None, help="default: beside this script")
+    parser.add_argument(
+        "--quick", action="store_true", help=f"smoke run with small defaults: {quick_defaults}"
+    )
+    args = parser.parse_args(argv)
+    if args.quick:
+        parser.set_defaults(**quick_defaults)
+        args = parser.parse_args(argv)
+    args.out_dir = args.out_dir or default_out_dir(script_dir, args.quick)
+    return args
 
 
 def command_line(argv: Sequence[str] | None = None) -> str:

@@ -35,9 +35,9 @@ sys.path.insert(0, str(HERE.parent))
 
 from recording import (  # noqa: E402
     BenchmarkRecord,
-    default_out_dir,
     markdown_table,
     median,
+    parse_benchmark_args,
     use_threads,
     verdict,
 )
@@ -234,16 +234,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--seed", type=int, default=42, help="the configs' seed (split and augmentation)"
     )
-    parser.add_argument("--out-dir", type=Path, default=None, help="default: beside this script")
-    parser.add_argument(
-        "--quick", action="store_true", help=f"smoke run with small defaults: {QUICK}"
-    )
-    args = parser.parse_args(argv)
-    if args.quick:  # the quick settings replace the defaults; options given explicitly still win
-        parser.set_defaults(**QUICK)
-        args = parser.parse_args(argv)
-    args.out_dir = args.out_dir or default_out_dir(HERE, args.quick)
-    return args
+    return parse_benchmark_args(parser, argv, QUICK, HERE)
 
 
 def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
