@@ -5,8 +5,7 @@ Exports load lazily, so light users (validation, the manifest tools) don't impor
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
+from bus_seg.lazy import lazy_getattr
 
 _EXPORTS = {
     "ImageLabelCSVDataModule": "bus_seg.data.datamodules",
@@ -19,8 +18,4 @@ _EXPORTS = {
 }
 __all__ = sorted(_EXPORTS)
 
-
-def __getattr__(name: str) -> Any:
-    if name not in _EXPORTS:
-        raise AttributeError(f"module 'bus_seg.data' has no attribute {name!r}")
-    return getattr(importlib.import_module(_EXPORTS[name]), name)
+__getattr__ = lazy_getattr(__name__, _EXPORTS)
