@@ -6,50 +6,39 @@ from pathlib import Path
 from typing import Any
 
 import pytorch_lightning as pl
-import torch
 from hydra.utils import instantiate
-from omegaconf import DictConfig, OmegaConf, open_dict
+from omegaconf import DictConfig, open_dict
 
-from bus_seg.errors import ConfigError, InputError
 from bus_seg.io.atomic import write_json_atomic
+from bus_seg.io.checkpoint import load_checkpoint
 from bus_seg.training.builders import build_loggers, build_module
-from bus_seg.training.callbacks import CONFIG_KEY
 from bus_seg.training.run_outputs import RunOutputs, finish_wandb, metrics_to_floats, run_name
-
-
-def load_checkpoint(path: str | Path) -> dict[str, Any]:
-    """Load a checkpoint with ``weights_only=True``; refuse one that needs pickle.
-
-    Raises:
-        ConfigError: the file is missing, or it holds objects that only pickle can load.
-    """
-    path = Path(path)
-    if not path.is_file():
-        raise ConfigError(f"ckpt_path={path}: no such checkpoint file")
-    try:
-        return torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as err:  # torch raises UnpicklingError or RuntimeError variants
-        raise InputError(
-            f"refusing to load: the checkpoint needs pickle to load ({err.__class__.__name__}). Only checkpoints "
-            "written by bus_seg or plain state dicts are loaded (weights_only=True); convert others to safetensors",
-            path,
-        ) from err
+from bus_seg.training.stored_config import trusted_stored_config
 
 
 def run_config(cfg: DictConfig, checkpoint: dict[str, Any]) -> DictConfig:
     """The config to evaluate with: the checkpoint's model (it must match the weights), and the
-    checkpoint's data unless ``use_run_data=false`` asks for the eval config's ``data``."""
-    stored = checkpoint.get(CONFIG_KEY)
+    checkpoint's data unless ``use_run_data=false`` asks for the eval config's ``data``.
+
+    The stored sections are checked by :func:`~bus_seg.training.stored_config.trusted_stored_config`
+    before anything is built from them. The model is built without pretrained weights (the
+    checkpoint holds them all), and the stored data keep this run's ``cache_dir``, so a stored
+    config cannot make the evaluation write outside the folders this run was given.
+    """
+    stored = trusted_stored_config(checkpoint, cfg.ckpt_path)
     if stored is None:
         return cfg
-    stored_cfg = OmegaConf.create(stored)
     merged = cfg.copy()
     with open_dict(merged):
-        merged.model = stored_cfg.model
-        merged.loss = stored_cfg.loss
-        merged.optimizer = stored_cfg.optimizer
-        if cfg.get("use_run_data", True):
-            merged.data = stored_cfg.data
+        for section in ("model", "loss", "optimizer"):
+            if section in stored:
+                merged[section] = stored[section]
+        merged.model.pretrained = None
+        if cfg.get("use_run_data", True) and "data" in stored:
+            data = stored.data
+            if "cache_dir" in data and "cache_dir" in cfg.data:
+                data.cache_dir = cfg.data.cache_dir
+            merged.data = data
     return merged
 
 

@@ -30,7 +30,6 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
-import hydra.utils
 import torch
 from torch import nn
 from torch.optim import Optimizer
@@ -39,6 +38,7 @@ from torch.optim.lr_scheduler import ConstantLR, LambdaLR, LRScheduler
 from bus_seg.errors import ConfigError
 from bus_seg.models.wrapper import head_parameter_names
 
+TORCH_OPTIM_PREFIX = "torch.optim."
 OPTIMIZERS: dict[str, type[Optimizer]] = {
     "sgd": torch.optim.SGD,
     "adam": torch.optim.Adam,
@@ -113,7 +113,7 @@ def build_optimizer(
 
     Args:
         model: A SegmentationNet or a module holding one.
-        name: ``sgd``, ``adam``, ``adamw``, or the dotted path of any ``torch.optim``-style class
+        name: ``sgd``, ``adam``, ``adamw``, or any optimizer class of ``torch.optim``
             (``torch.optim.RAdam``).
         lr: Base (backbone) learning rate.
         weight_decay: Weight decay of the decayed groups.
@@ -126,15 +126,15 @@ def build_optimizer(
     """
     if name in OPTIMIZERS:
         optimizer_class = OPTIMIZERS[name]
-    elif "." in name:
-        try:
-            optimizer_class = hydra.utils.get_class(name)
-        except (ImportError, ValueError) as error:
-            raise ConfigError(f"optimizer.name={name!r}: cannot import it ({error})") from error
+    elif name.startswith(TORCH_OPTIM_PREFIX):
+        # Only classes of torch.optim: a name from a stored config must not import other code.
+        optimizer_class = getattr(torch.optim, name.removeprefix(TORCH_OPTIM_PREFIX), None)
+        if not (isinstance(optimizer_class, type) and issubclass(optimizer_class, Optimizer)):
+            raise ConfigError(f"optimizer.name={name!r} is not an optimizer class of torch.optim")
     else:
         raise ConfigError(
-            f"optimizer.name={name!r} is unknown: use one of {', '.join(OPTIMIZERS)} or a dotted "
-            f"class path such as torch.optim.RAdam"
+            f"optimizer.name={name!r} is unknown: use one of {', '.join(OPTIMIZERS)} or a class of "
+            f"torch.optim such as torch.optim.RAdam"
         )
     groups = param_groups(model, lr, head_lr_mult, no_decay_norm_bias)
     try:

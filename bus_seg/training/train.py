@@ -14,9 +14,9 @@ from pytorch_lightning.loggers import CSVLogger
 
 from bus_seg.errors import ConfigError
 from bus_seg.io.atomic import write_json_atomic, write_text_atomic
+from bus_seg.io.checkpoint import load_checkpoint
 from bus_seg.training.builders import build_callbacks, build_loggers, build_module
 from bus_seg.training.callbacks import plain_config
-from bus_seg.training.evaluate import load_checkpoint
 from bus_seg.training.run_outputs import RunOutputs, finish_wandb, metrics_to_floats, run_name
 
 log = logging.getLogger(__name__)
