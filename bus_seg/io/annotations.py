@@ -21,6 +21,7 @@ from shapely.geometry.base import BaseGeometry
 
 from bus_seg.errors import InputError
 from bus_seg.io.images import read_array
+from bus_seg.io.pixel_budget import check_pixel_budget
 
 DEFAULT_CANCER_CLASSES: tuple[str, ...] = (
     "Tumor",
@@ -359,7 +360,9 @@ def _load_labels(path: Path) -> np.ndarray:
             pass  # compressed or tiled: decode it below
         try:
             with tifffile.TiffFile(path) as tif:
-                return tif.series[0].levels[0].asarray()
+                level = tif.series[0].levels[0]
+                check_pixel_budget(path, "the label image", *level.shape)
+                return level.asarray()
         except (
             tifffile.TiffFileError,
             OSError,

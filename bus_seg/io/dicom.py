@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 import warnings as py_warnings
+import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -17,10 +18,14 @@ import numpy as np
 import pydicom
 from pydicom.dataset import Dataset
 from pydicom.errors import InvalidDicomError
+from pydicom.filebase import DicomBytesIO
+from pydicom.filereader import _read_file_meta_info, read_dataset, read_preamble
 from pydicom.pixels import apply_color_lut, pixel_array
+from pydicom.tag import Tag
 
 from bus_seg.errors import InputError
 from bus_seg.io.images import to_gray
+from bus_seg.io.pixel_budget import check_pixel_budget
 from bus_seg.io.spacing import settle_spacing
 
 DICOM_SUFFIXES = {".dcm", ".dicom"}
@@ -54,6 +59,10 @@ _PIXEL_TAGS = [
     "PixelData",
 ]
 _SPACING_TAGS = ["SequenceOfUltrasoundRegions", "PixelSpacing", "ImagerPixelSpacing"]
+_SIZE_TAGS = ["Rows", "Columns", "SamplesPerPixel", "NumberOfFrames"]
+_PIXEL_DATA_TAG = 0x7FE00010
+_DEFLATED_HEADER_BYTES = 8 << 20
+"""Inflated bytes of a deflated DICOM file searched for the image size before the pixel data."""
 
 
 @dataclass
@@ -120,6 +129,7 @@ def read_dicom_frame(path: str | Path) -> DicomFrame:
     path = Path(path)
     if not path.is_file():
         raise InputError("DICOM file not found; check us_path in the manifest", path)
+    _check_size(path)
     dataset = _read_dataset(path)
     notes: list[str] = []
     frames = _int_or(dataset, "NumberOfFrames", 1)
@@ -129,6 +139,58 @@ def read_dicom_frame(path: str | Path) -> DicomFrame:
     spacing = _region_spacing(dataset, notes) or _pixel_spacing(dataset, notes)
     xy_mm, source = spacing if spacing is not None else (None, None)
     return DicomFrame(pixels, xy_mm, source, notes)
+
+
+def _check_size(path: Path) -> None:
+    """Refuse an image whose header declares more pixel values than the pixel budget.
+
+    Only the size tags are read; a deflated file is inflated only as far as its header, so a
+    small file that inflates to gigabytes is refused before it is inflated.
+    """
+    try:
+        with py_warnings.catch_warnings():
+            py_warnings.simplefilter("ignore")
+            header = _size_header(path)
+    except InputError:
+        raise
+    except Exception:  # unreadable: _read_dataset reports it without quoting values
+        return
+    if header is None or "Rows" not in header or "Columns" not in header:
+        return
+    check_pixel_budget(
+        path,
+        "the DICOM pixel data (frames × rows × columns × samples)",
+        max(_int_or(header, "NumberOfFrames", 1), 1),
+        _int_or(header, "Rows", 0),
+        _int_or(header, "Columns", 0),
+        max(_int_or(header, "SamplesPerPixel", 1), 1),
+    )
+
+
+def _size_header(path: Path) -> Dataset | None:
+    """The size tags of a DICOM file, read without its pixel data (None if not Part 10)."""
+    with path.open("rb") as handle:
+        if read_preamble(handle, False) is None:
+            return None
+        meta = _read_file_meta_info(handle)
+        if meta.get("TransferSyntaxUID") != pydicom.uid.DeflatedExplicitVRLittleEndian:
+            return pydicom.dcmread(path, stop_before_pixels=True, specific_tags=_SIZE_TAGS)
+        inflater = zlib.decompressobj(-zlib.MAX_WBITS)
+        head = inflater.decompress(handle.read(_DEFLATED_HEADER_BYTES), _DEFLATED_HEADER_BYTES)
+    header = read_dataset(
+        DicomBytesIO(head),
+        False,
+        True,
+        stop_when=lambda tag, vr, length: tag == _PIXEL_DATA_TAG,
+        specific_tags=[Tag(keyword) for keyword in _SIZE_TAGS],
+    )
+    if "Rows" not in header or "Columns" not in header:
+        raise InputError(
+            "the deflated DICOM file states no image size in its first "
+            f"{_DEFLATED_HEADER_BYTES >> 20} MB; export the frame again without deflate",
+            path,
+        )
+    return header
 
 
 def _read_dataset(path: Path) -> Dataset:

@@ -10,6 +10,7 @@ from PIL import Image, UnidentifiedImageError
 
 from bus_seg.errors import InputError
 from bus_seg.io.atomic import atomic_path
+from bus_seg.io.pixel_budget import check_pixel_budget
 
 TIFF_SUFFIXES = {".tif", ".tiff"}
 
@@ -22,18 +23,35 @@ def read_array(path: str | Path) -> np.ndarray:
     """
     path = Path(path)
     if not path.is_file():
-        raise InputError("file not found; check the path (relative paths are resolved against the manifest or data folder)", path)
+        raise InputError(
+            "file not found; check the path (relative paths are resolved against the manifest or data folder)",
+            path,
+        )
     try:
         if path.suffix.lower() in TIFF_SUFFIXES:
-            return np.asarray(tifffile.imread(path))
+            with tifffile.TiffFile(path) as tif:
+                series = tif.series[0]
+                check_pixel_budget(path, "the image", *series.shape)
+                return np.asarray(series.asarray())
         with Image.open(path) as img:
+            check_pixel_budget(path, "the image", img.height, img.width, len(img.getbands()))
             if img.mode == "P":
                 img = img.convert("RGBA" if "transparency" in img.info else "RGB")
             elif img.mode in ("1", "LA", "CMYK", "YCbCr"):
                 img = img.convert("L" if img.mode in ("1", "LA") else "RGB")
             return np.asarray(img)
-    except (UnidentifiedImageError, Image.DecompressionBombError, OSError, ValueError, tifffile.TiffFileError) as err:
-        raise InputError(f"cannot decode image ({err.__class__.__name__}: {err}); is the file complete and a PNG/JPEG/TIFF?", path) from err
+    except (
+        UnidentifiedImageError,
+        Image.DecompressionBombError,
+        OSError,
+        ValueError,
+        IndexError,
+        tifffile.TiffFileError,
+    ) as err:
+        raise InputError(
+            f"cannot decode image ({err.__class__.__name__}: {err}); is the file complete and a PNG/JPEG/TIFF?",
+            path,
+        ) from err
 
 
 def to_gray(array: np.ndarray) -> np.ndarray:
@@ -43,7 +61,9 @@ def to_gray(array: np.ndarray) -> np.ndarray:
     if array.ndim == 3 and array.shape[2] in (3, 4):
         rgb = array[..., :3].astype(np.float32)
         gray = rgb @ np.array([0.299, 0.587, 0.114], dtype=np.float32)
-        return np.clip(np.rint(gray), 0, np.iinfo(array.dtype).max if array.dtype.kind == "u" else None).astype(array.dtype)
+        return np.clip(
+            np.rint(gray), 0, np.iinfo(array.dtype).max if array.dtype.kind == "u" else None
+        ).astype(array.dtype)
     if array.ndim == 3 and array.shape[2] == 1:
         return array[..., 0]
     raise ValueError(f"expected a gray or RGB(A) image, got shape {array.shape}")

@@ -22,6 +22,7 @@ import tifffile
 from bus_seg.errors import InputError
 from bus_seg.io.dicom import is_dicom, read_dicom_frame
 from bus_seg.io.images import TIFF_SUFFIXES, read_array, to_gray
+from bus_seg.io.pixel_budget import check_pixel_budget
 from bus_seg.io.spacing import check_spacing_mm, settle_spacing
 
 _RESOLUTION_UNIT_CM = 3
@@ -92,10 +93,13 @@ def _read_tiff(path: Path) -> tuple[np.ndarray, tuple[float, float] | None, list
     try:
         with tifffile.TiffFile(path) as tif:
             page = tif.pages.first
+            check_pixel_budget(path, "the first TIFF page", *page.shape)
             array = page.asarray()
             axes = page.axes
             pages = len(tif.pages)
             spacing = _tiff_spacing_mm(page, tif.imagej_metadata)
+    except InputError:
+        raise
     except Exception as err:  # tifffile and codecs raise many types
         raise InputError(
             f"cannot decode TIFF ({type(err).__name__}: {err}); is the file complete? Export it "

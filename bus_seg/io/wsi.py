@@ -16,6 +16,7 @@ from PIL import Image, UnidentifiedImageError
 
 from bus_seg.errors import InputError
 from bus_seg.io.images import read_array
+from bus_seg.io.pixel_budget import check_pixel_budget
 from bus_seg.io.wsi_metadata import FileMpp, check_mpp, mpp_in_range, read_file_mpp
 
 PIL_SUFFIXES = {".png", ".jpg", ".jpeg"}
@@ -50,8 +51,11 @@ class _TiffLevel:
     def read(self, window: Roi) -> np.ndarray:
         """Decode the level-pixel window ``(x, y, w, h)`` as H×W×C (C may be 1)."""
         x, y, w, h = window
+        path = self.series.parent.filehandle.path
         if self._segments_readable() and (w, h) != (self.shape[1], self.shape[0]):
+            check_pixel_budget(path, "the region read from the slide", h, w, self.channels)
             return self._read_segments(window)
+        check_pixel_budget(path, "a whole level of the slide", *self.series.shape)
         array = self._plane(self.series.asarray())
         return array[y : y + h, x : x + w]
 
