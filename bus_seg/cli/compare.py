@@ -10,13 +10,16 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 import hydra
 from omegaconf import DictConfig, OmegaConf
 
-from bus_seg.cli.app import CONFIG_PATH, HYDRA_VERSION_BASE, exits_cleanly
+from bus_seg.cli.app import CONFIG_PATH, HYDRA_VERSION_BASE, exits_cleanly, run_app
 from bus_seg.errors import ConfigError
-from bus_seg.evaluation.compare import ComparisonResult, compare_runs
+
+if TYPE_CHECKING:
+    from bus_seg.evaluation.compare import ComparisonResult
 
 # Hydra flags followed by a value (the value is not a run path).
 HYDRA_FLAGS_WITH_VALUE = frozenset(
@@ -76,6 +79,8 @@ def positional_runs_to_override(argv: list[str], key: str = "runs") -> list[str]
 
 def run_compare(cfg: DictConfig) -> ComparisonResult:
     """Compare the runs of a composed ``compare.yaml`` config and print where the outputs are."""
+    from bus_seg.evaluation.compare import compare_runs
+
     result = compare_runs(
         list(cfg.runs),
         cfg.out_dir,
@@ -97,14 +102,16 @@ def require_runs(cfg: DictConfig, usage: str) -> None:
         raise ConfigError(f"no runs given: {usage}")
 
 
-def run_with_positional_runs(hydra_main: Callable[[], None]) -> None:
+def run_with_positional_runs(
+    hydra_main: Callable[[], None], config_name: str, program: str
+) -> None:
     """Rewrite bare paths on the command line into ``runs=[...]``, then run the Hydra app."""
     try:
         sys.argv = positional_runs_to_override(sys.argv)
     except ConfigError as err:
         print(f"bus_seg error: {err}", file=sys.stderr)
         sys.exit(2)
-    hydra_main()
+    run_app(hydra_main, config_name, program)
 
 
 @hydra.main(version_base=HYDRA_VERSION_BASE, config_path=CONFIG_PATH, config_name="compare")
@@ -116,7 +123,7 @@ def _hydra_main(cfg: DictConfig) -> None:
 
 def main() -> None:
     """Console entry point of ``bus-seg-compare``."""
-    run_with_positional_runs(_hydra_main)
+    run_with_positional_runs(_hydra_main, "compare", "bus-seg-compare")
 
 
 if __name__ == "__main__":

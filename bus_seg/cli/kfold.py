@@ -6,17 +6,22 @@ as for ``bus-seg-compare``; quote globs so that the shell passes them on unexpan
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import hydra
-import pandas as pd
 from omegaconf import DictConfig
 
 from bus_seg.cli.app import CONFIG_PATH, HYDRA_VERSION_BASE, exits_cleanly
 from bus_seg.cli.compare import require_runs, run_with_positional_runs
-from bus_seg.evaluation.kfold import aggregate_folds
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 
 def run_kfold(cfg: DictConfig) -> pd.DataFrame:
     """Aggregate the folds of a composed ``kfold.yaml`` config and print where the outputs are."""
+    from bus_seg.evaluation.kfold import aggregate_folds
+
     table = aggregate_folds(
         list(cfg.runs),
         cfg.out_dir,
@@ -36,7 +41,7 @@ def _hydra_main(cfg: DictConfig) -> None:
 
 def main() -> None:
     """Console entry point of ``bus-seg-kfold``."""
-    run_with_positional_runs(_hydra_main)
+    run_with_positional_runs(_hydra_main, "kfold", "bus-seg-kfold")
 
 
 if __name__ == "__main__":

@@ -4,17 +4,22 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import hydra
 from omegaconf import DictConfig
 
-from bus_seg.cli.app import CONFIG_PATH, HYDRA_VERSION_BASE, exits_cleanly
+from bus_seg.cli.app import CONFIG_PATH, HYDRA_VERSION_BASE, exits_cleanly, require_values, run_app
 from bus_seg.errors import ConfigError
-from bus_seg.inference import Predictor, collect_inputs, export_checkpoint, predict_to_folder
-from bus_seg.inference.inputs import PredictInput
+
+if TYPE_CHECKING:
+    from bus_seg.inference import Predictor
 
 log = logging.getLogger(__name__)
 BACKENDS = ("torch", "onnx")
+USAGE = {
+    "input": "bus-seg-predict ckpt_path=<run>/checkpoints/last.ckpt input=<image|folder|manifest.csv>"
+}
 
 
 def build_predictor(cfg: DictConfig) -> Predictor:
@@ -26,6 +31,8 @@ def build_predictor(cfg: DictConfig) -> Predictor:
         raise ConfigError(
             "set ckpt_path=<checkpoint of a bus-seg-train run> (or backend=onnx onnx_path=<model.onnx>)"
         )
+    from bus_seg.inference import Predictor, export_checkpoint
+
     if cfg.backend == "torch":
         return Predictor.from_checkpoint(
             cfg.ckpt_path, cfg.device, cfg.channels_last, str(cfg.precision)
@@ -46,8 +53,11 @@ def build_predictor(cfg: DictConfig) -> Predictor:
 
 def predict(cfg: DictConfig) -> Path:
     """Predict every image of ``cfg.input`` into ``cfg.out_dir``; returns the CSV path."""
+    require_values(cfg, USAGE)
     predictor = build_predictor(cfg)
-    inputs: list[PredictInput] = collect_inputs(cfg.input, cfg.spacing_mm)
+    from bus_seg.inference import collect_inputs, predict_to_folder
+
+    inputs = collect_inputs(cfg.input, cfg.spacing_mm)
     run = predict_to_folder(
         predictor,
         inputs,
@@ -69,8 +79,13 @@ def predict(cfg: DictConfig) -> Path:
 
 @hydra.main(version_base=HYDRA_VERSION_BASE, config_path=CONFIG_PATH, config_name="predict")
 @exits_cleanly
-def main(cfg: DictConfig) -> None:
+def _app(cfg: DictConfig) -> None:
     predict(cfg)
+
+
+def main() -> None:
+    """Console entry point of ``bus-seg-predict``."""
+    run_app(_app, "predict", "bus-seg-predict")
 
 
 if __name__ == "__main__":

@@ -12,14 +12,16 @@ any failed, and 2 on unusable input (manifest, settings).
 from __future__ import annotations
 
 import sys
+from typing import TYPE_CHECKING
 
 import hydra
 from omegaconf import DictConfig, OmegaConf
 
-from bus_seg.cli.app import CONFIG_PATH, HYDRA_VERSION_BASE, exits_cleanly
+from bus_seg.cli.app import CONFIG_PATH, HYDRA_VERSION_BASE, exits_cleanly, run_app
 from bus_seg.errors import ConfigError
-from bus_seg.registration.pipeline import CohortRegistration, register_cohort
-from bus_seg.registration.settings import RegistrationSettings
+
+if TYPE_CHECKING:
+    from bus_seg.registration.pipeline import CohortRegistration
 
 MAX_LISTED_FAILURES = 20
 
@@ -36,7 +38,12 @@ def register_from_config(cfg: DictConfig) -> CohortRegistration:
                 f"{key} is not set; give it on the command line, e.g. bus-seg-register "
                 "manifest=cohort/manifest.csv out_dir=registered"
             )
-    settings = RegistrationSettings.from_config(OmegaConf.to_container(cfg.registration, resolve=True))
+    from bus_seg.registration.pipeline import register_cohort
+    from bus_seg.registration.settings import RegistrationSettings
+
+    settings = RegistrationSettings.from_config(
+        OmegaConf.to_container(cfg.registration, resolve=True)
+    )
     return register_cohort(
         str(cfg.manifest),
         str(cfg.out_dir),
@@ -74,4 +81,4 @@ def _app(cfg: DictConfig) -> None:
 
 def main() -> None:
     """Console entry point of ``bus-seg-register``."""
-    _app()
+    run_app(_app, "register", "bus-seg-register")

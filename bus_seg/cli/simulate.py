@@ -15,11 +15,8 @@ import time
 import hydra
 from omegaconf import DictConfig, OmegaConf
 
-from bus_seg.cli.app import CONFIG_PATH, HYDRA_VERSION_BASE, exits_cleanly
+from bus_seg.cli.app import CONFIG_PATH, HYDRA_VERSION_BASE, exits_cleanly, run_app
 from bus_seg.errors import ConfigError
-from bus_seg.simulate.cohort import read_record, simulate_cohort
-from bus_seg.simulate.settings import SimulationSettings
-from bus_seg.simulate.summary import format_summary
 
 
 def run(cfg: DictConfig) -> str:
@@ -33,6 +30,10 @@ def run(cfg: DictConfig) -> str:
             "out_dir is not set; give it on the command line, e.g. bus-seg-simulate "
             "out_dir=cohorts/phantom num_cases=20"
         )
+    from bus_seg.simulate.cohort import read_record, simulate_cohort
+    from bus_seg.simulate.settings import SimulationSettings
+    from bus_seg.simulate.summary import format_summary
+
     settings = SimulationSettings.from_config(OmegaConf.to_container(cfg, resolve=True))
     start = time.perf_counter()
     manifest = simulate_cohort(
@@ -41,7 +42,9 @@ def run(cfg: DictConfig) -> str:
     seconds = time.perf_counter() - start
     record = read_record(manifest.parent) or {}
     written = len(record.get("cases", {}))
-    timing = f"{seconds:.1f} s ({seconds / max(written, 1):.2f} s per case, {cfg.workers} worker(s))"
+    timing = (
+        f"{seconds:.1f} s ({seconds / max(written, 1):.2f} s per case, {cfg.workers} worker(s))"
+    )
     return f"{format_summary(record)}\ntime: {timing}\nmanifest: {manifest}"
 
 
@@ -53,7 +56,7 @@ def _app(cfg: DictConfig) -> None:
 
 def main() -> None:
     """Console entry point of ``bus-seg-simulate``."""
-    _app()
+    run_app(_app, "simulate", "bus-seg-simulate")
 
 
 if __name__ == "__main__":

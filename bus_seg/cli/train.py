@@ -7,8 +7,7 @@ import logging
 import hydra
 from omegaconf import DictConfig
 
-from bus_seg.cli.app import CONFIG_PATH, HYDRA_VERSION_BASE, exits_cleanly
-from bus_seg.training.train import train
+from bus_seg.cli.app import CONFIG_PATH, HYDRA_VERSION_BASE, exits_cleanly, run_app
 
 log = logging.getLogger(__name__)
 
@@ -29,10 +28,20 @@ def optimized_value(metrics: dict[str, float], name: str | None) -> float | None
 
 @hydra.main(version_base=HYDRA_VERSION_BASE, config_path=CONFIG_PATH, config_name="train")
 @exits_cleanly
-def main(cfg: DictConfig) -> float | None:
+def _app(cfg: DictConfig) -> float | None:
     """Train, test, and return ``cfg.optimized_metric`` (what Optuna sweeps optimise)."""
+    from bus_seg.cli.devices import check_accelerator
+
+    check_accelerator(cfg.trainer)
+    from bus_seg.training.train import train
+
     metrics, _ = train(cfg)
     return optimized_value(metrics, cfg.get("optimized_metric"))
+
+
+def main() -> None:
+    """Console entry point of ``bus-seg-train``."""
+    run_app(_app, "train", "bus-seg-train")
 
 
 if __name__ == "__main__":

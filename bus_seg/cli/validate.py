@@ -8,12 +8,15 @@ with ``strict=true``, on warnings, and 2 when no input is given or a setting is 
 from __future__ import annotations
 
 import sys
+from typing import TYPE_CHECKING
 
 import hydra
 from omegaconf import DictConfig
 
-from bus_seg.cli.app import CONFIG_PATH, HYDRA_VERSION_BASE, exits_cleanly
-from bus_seg.validate import ValidationReport, check_cohort, check_mask_folder
+from bus_seg.cli.app import CONFIG_PATH, HYDRA_VERSION_BASE, exits_cleanly, run_app
+
+if TYPE_CHECKING:
+    from bus_seg.validate import ValidationReport
 
 USAGE = (
     "nothing to validate: give manifest=<cohort.csv> and/or mask_folder=<folder>, e.g. "
@@ -26,6 +29,8 @@ def run(cfg: DictConfig) -> int:
     if cfg.manifest is None and cfg.mask_folder is None:
         print(USAGE, file=sys.stderr)
         return 2
+    from bus_seg.validate import check_cohort, check_mask_folder
+
     reports: list[tuple[ValidationReport, str]] = []
     if cfg.manifest is not None:
         report = check_cohort(
@@ -57,7 +62,7 @@ def _app(cfg: DictConfig) -> None:
 def main() -> None:
     """Console entry point of ``bus-seg-validate`` (``--strict`` is taken as ``strict=true``)."""
     sys.argv = ["strict=true" if arg == "--strict" else arg for arg in sys.argv]
-    _app()
+    run_app(_app, "validate", "bus-seg-validate")
 
 
 if __name__ == "__main__":
