@@ -122,4 +122,3 @@ def _chunks(head: bytes, zeros: int, size: int = 16 << 20):
     while zeros > 0:
         yield bytes(min(size, zeros))
         zeros -= size
-

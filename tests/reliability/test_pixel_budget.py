@@ -62,7 +62,9 @@ def test_dicom_claiming_40000_squared_is_refused_from_its_header(
     tmp_path: Path, deflated: bool
 ) -> None:
     bomb = write_dicom_bomb(tmp_path / "us.dcm", 40000, 40000, deflated=deflated)
-    with pytest.raises(InputError, match=f"us.dcm: the DICOM pixel data .*1×40000×40000×1.*{BUDGET}"):
+    with pytest.raises(
+        InputError, match=f"us.dcm: the DICOM pixel data .*1×40000×40000×1.*{BUDGET}"
+    ):
         read_ultrasound(bomb, 0.1)
 
 
@@ -80,7 +82,9 @@ def test_deflated_dicom_is_refused_before_inflating(
     assert image.shape == (2000, 3000)
 
 
-def test_label_images_and_masks_are_checked(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_label_images_and_masks_are_checked(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     bomb = write_tiff_bomb(tmp_path / "labels.tif", 50000, 50000, samples=1)
     with pytest.raises(InputError, match=f"labels.tif: the label image is 50000×50000.*{BUDGET}"):
         read_annotation(bomb, (50000, 50000), ["Tumor"])
