@@ -26,6 +26,7 @@ from bus_seg.io.manifest import CaseRecord, describe_location, read_manifest
 from bus_seg.io.mask_layout import IMAGE_SUFFIXES, MASK_PATTERN
 from bus_seg.io.ultrasound import UltrasoundImage, read_ultrasound
 from bus_seg.io.wsi import open_wsi
+from bus_seg.registration.strip_size import strip_size_problem
 
 PLAUSIBLE_SPACING_MM = (0.01, 1.0)
 """Ultrasound pixel sizes outside this range (mm per pixel) are most likely a unit mistake."""
@@ -120,9 +121,20 @@ def check_cohort(
     except ManifestError as err:
         return ValidationReport(0, [Problem("error", str(manifest_path), _bare_message(err))])
     problems = [Problem(issue.severity, issue.where, issue.message) for issue in manifest.issues]
-    if check_files:
-        for record in manifest.records:
+    for record in manifest.records:
+        if check_files:
             problems.extend(_check_record(record, manifest.path, cancer_classes))
+        elif record.tract is not None and record.us_spacing_mm is not None:
+            problem = strip_size_problem(
+                math.dist(record.tract[:2], record.tract[2:]),
+                record.core_diameter_mm,
+                record.us_spacing_mm,
+            )
+            if problem is not None:
+                where = describe_location(
+                    manifest.path, record.row, record.case_id, "core_diameter_mm"
+                )
+                problems.append(Problem("error", where, problem))
     return ValidationReport(manifest.row_count, problems)
 
 
@@ -251,14 +263,14 @@ def _check_tract(record: CaseRecord, image: UltrasoundImage, found: _CaseProblem
         ((x0, y0), "tract_x0, tract_y0", "proximal"),
         ((x1, y1), "tract_x1, tract_y1", "distal"),
     ):
-        if not (0 <= x <= width - 1 and 0 <= y <= height - 1):
+        if not (-0.5 <= x <= width - 0.5 and -0.5 <= y <= height - 0.5):  # as registration
             outside = True
             found.add(
                 "error",
                 columns,
                 f"the {name} tract end ({x:g}, {y:g}) lies outside the image: {width}×{height} px, "
-                f"pixel centres x 0–{width - 1}, y 0–{height - 1}; fix the coordinates (x = column, "
-                "y = row of the full-resolution image)",
+                f"pixel centres x 0–{width - 1}, y 0–{height - 1} (edges at -0.5 and size - 0.5); "
+                "fix the coordinates (x = column, y = row of the full-resolution image)",
             )
     if outside or image.spacing_mm is None:
         return
@@ -271,6 +283,12 @@ def _check_tract(record: CaseRecord, image: UltrasoundImage, found: _CaseProblem
             f"than the core diameter {record.core_diameter_mm:g} mm; check the tract points and "
             "us_spacing_mm",
         )
+        return
+    problem = strip_size_problem(
+        math.hypot(x1 - x0, y1 - y0), record.core_diameter_mm, image.spacing_mm
+    )
+    if problem is not None:
+        found.add("error", "core_diameter_mm", problem)
 
 
 def _check_label_map(path: Path, image_shape: tuple[int, int], found: _CaseProblems) -> None:

@@ -20,6 +20,7 @@ from bus_seg.registration.needle import NeedleDetection, find_needle
 from bus_seg.registration.placement import FitTract, Physical
 from bus_seg.registration.projection import AreaProjection, ProfileProjection, cancer_on_grid
 from bus_seg.registration.settings import RegistrationSettings
+from bus_seg.registration.strip_size import strip_size_problem
 from bus_seg.registration.tissue import TissueMap, read_tissue_map
 from bus_seg.registration.tract import Tract
 
@@ -113,6 +114,11 @@ def register_case(record: CaseRecord, settings: RegistrationSettings) -> CaseReg
     strip = tract.strip_mask(us.shape)
     labels = np.where(strip, projected, NOT_SAMPLED).astype(np.uint8)
     sampled = labels != NOT_SAMPLED
+    problem = strip_size_problem(
+        tract.length_px, tract.diameter_mm, tract.spacing_mm, int(sampled.sum())
+    )
+    if problem is not None:
+        raise RegistrationError(f"{record.us_path}: {problem}")
     fields: dict[str, Any] = {
         "tissue_length_um": core.total_length_um,
         "n_fragments": len(core.fragments),

@@ -8,7 +8,10 @@ torchmetrics over labelled pixels only (``ignore_index`` = 255 is dropped):
 
 Empty-image rules (per image; pooled ratios follow the same rules on the summed counts):
 
-- ``dice`` and ``iou``: 1.0 when neither truth nor prediction has a cancer pixel (perfect agreement);
+- every ratio: NaN when the image has no labelled pixel (nothing to score; left out of per-image
+  means, never scored as perfect);
+- ``dice`` and ``iou``: 1.0 when the image has labelled pixels but neither truth nor prediction
+  has a cancer pixel among them (perfect agreement);
 - ``recall``: NaN when the truth has no cancer pixel (undefined; left out of per-image means);
 - ``precision``: NaN when nothing is predicted cancer;
 - ``specificity``: NaN when the truth has no non-cancer pixel;
@@ -65,7 +68,7 @@ def scores_from_counts(
 ) -> dict[str, torch.Tensor]:
     """Ratios of the cancer class from stat scores, with the module's empty-image rules."""
     nan = float("nan")
-    return {
+    scores = {
         "pixel_acc": _ratio(tp + tn, tp + fp + tn + fn, nan),
         "dice": _ratio(2 * tp, 2 * tp + fp + fn, 1.0),
         "iou": _ratio(tp, tp + fp + fn, 1.0),
@@ -73,6 +76,8 @@ def scores_from_counts(
         "precision": _ratio(tp, tp + fp, nan),
         "specificity": _ratio(tn, tn + fp, nan),
     }
+    unlabelled = (tp + fp + tn + fn) == 0
+    return {name: torch.where(unlabelled, torch.full_like(value, nan), value) for name, value in scores.items()}
 
 
 class SegmentationMetrics(Metric):

@@ -12,7 +12,7 @@ from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 from pytorch_lightning.loggers import CSVLogger
 
-from bus_seg.errors import ConfigError
+from bus_seg.errors import ConfigError, InputError
 from bus_seg.io.atomic import write_json_atomic, write_text_atomic
 from bus_seg.io.checkpoint import load_checkpoint
 from bus_seg.training.builders import build_callbacks, build_loggers, build_module
@@ -86,6 +86,7 @@ def train(cfg: DictConfig) -> tuple[dict[str, float], dict[str, Any]]:
             metrics.update(metrics_to_floats(trainer.callback_metrics))
             result = getattr(model, "evaluation_result", None)
             if result is not None:
+                check_test_scored(result.per_image)
                 for logger in loggers:
                     _log_evaluation(logger, result, cfg)
         if trainer.is_global_zero:
@@ -94,6 +95,24 @@ def train(cfg: DictConfig) -> tuple[dict[str, float], dict[str, Any]]:
     finally:
         finish_wandb(loggers)
     return metrics, objects
+
+
+def check_test_scored(per_image: Any) -> None:
+    """Raise if the test set has no labelled pixel: nothing was scored, so no score may stand.
+
+    Args:
+        per_image: the evaluation's per-image table (columns ``tp``, ``fp``, ``tn``, ``fn``).
+
+    Raises:
+        InputError: every test image is unlabelled (all 255).
+    """
+    labelled = int(per_image[["tp", "fp", "tn", "fn"]].to_numpy().sum()) if len(per_image) else 0
+    if labelled == 0:
+        raise InputError(
+            f"the test set ({len(per_image)} images) has no labelled pixel (every label is 255, "
+            "not sampled), so nothing was scored and no metric is written; check the "
+            "registration report (strip_pixels, us_spacing_mm, core_diameter_mm) and the split"
+        )
 
 
 def continue_csv_logs(loggers: list[Any]) -> None:
