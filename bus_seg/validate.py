@@ -229,7 +229,7 @@ def _check_record(
 
 def _check_ultrasound(record: CaseRecord, found: _CaseProblems) -> UltrasoundImage | None:
     try:
-        image = read_ultrasound(record.us_path, record.us_spacing_mm)
+        image = read_ultrasound(record.us_path, record.us_spacing_mm, frame=record.us_frame)
     except InputError as err:
         found.add("error", "us_path", str(err))
         return None

@@ -8,8 +8,8 @@ from pathlib import Path
 import numpy as np
 
 from bus_seg.errors import InputError
-from bus_seg.io.dicom import is_dicom, read_dicom_frame
 from bus_seg.io.images import read_gray
+from bus_seg.io.ultrasound import read_ultrasound_pixels
 
 IGNORE_LABEL = 255
 
@@ -39,13 +39,9 @@ class SegmentationSample:
     lesion_mask_path: Path | None = None
 
     def load_image(self) -> np.ndarray:
-        """The image as H×W uint8 gray (16-bit scaled down, RGB converted; DICOM: its first frame)."""
-        if is_dicom(self.image_path):
-            return read_dicom_frame(self.image_path).pixels
-        image = read_gray(self.image_path)
-        if image.dtype != np.uint8:
-            image = (image.astype(np.float32) * (255.0 / max(float(image.max()), 1.0))).astype(np.uint8)
-        return image
+        """The image as H×W uint8 gray, read exactly as registration and inference read it
+        (:func:`bus_seg.io.ultrasound.read_ultrasound_pixels`)."""
+        return read_ultrasound_pixels(self.image_path)
 
     def load_labels(self, shape: tuple[int, int]) -> np.ndarray:
         """The H×W uint8 labels (1 lesion/cancer, 0 not, 255 ignore), checked against ``shape``."""

@@ -71,7 +71,7 @@ class InputImages(Dataset):
     def __getitem__(self, index: int) -> LoadedImage:
         item = self.inputs[index]
         try:
-            ultrasound = read_ultrasound(item.path, item.spacing_mm)
+            ultrasound = read_ultrasound(item.path, item.spacing_mm, item.frame)
         except BusSegError as err:
             return LoadedImage(item, error=str(err))
         image, box = self.preprocessor(ultrasound.pixels)

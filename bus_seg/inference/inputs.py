@@ -28,11 +28,13 @@ class PredictInput:
         path: the ultrasound image (PNG, JPEG, TIFF, BMP or DICOM).
         spacing_mm: pixel size that wins over the file's (a manifest's ``us_spacing_mm`` or the
             ``spacing_mm`` option), or None to take the file's.
+        frame: the cine-loop frame to predict (a manifest's ``us_frame``), or None for frame 0.
     """
 
     image_id: str
     path: Path
     spacing_mm: float | None = None
+    frame: int | None = None
 
 
 def collect_inputs(source: str | Path, spacing_mm: float | None = None) -> list[PredictInput]:
@@ -95,7 +97,10 @@ def _manifest_inputs(path: Path, spacing_mm: float | None) -> list[PredictInput]
         log.warning("left out: %s", issue)
     return [
         PredictInput(
-            r.case_id, r.us_path, r.us_spacing_mm if r.us_spacing_mm is not None else spacing_mm
+            r.case_id,
+            r.us_path,
+            r.us_spacing_mm if r.us_spacing_mm is not None else spacing_mm,
+            r.us_frame,
         )
         for r in manifest.records
     ]

@@ -1,8 +1,13 @@
-"""Pathologist annotations of a WSI: QuPath GeoJSON polygons or a level-0 label image.
+"""Pathologist annotations of a WSI: QuPath GeoJSON, ImageScope or ASAP XML, or a label image.
 
-GeoJSON vertices are level-0 pixel coordinates with QuPath's corner origin (the centre of pixel
-(0, 0) is (0.5, 0.5)). :meth:`Annotation.cancer_mask` samples either kind at the pixel centres of
-any pyramid level or region.
+The format is recognised by content (a label image by its PNG/TIFF signature, GeoJSON by its
+leading ``{``/``[``, XML by ``<`` and its root element), else by suffix. Polygon vertices are
+level-0 pixel coordinates with QuPath's corner origin (the centre of pixel (0, 0) is
+(0.5, 0.5)), in every format. :meth:`Annotation.cancer_mask` samples any kind at the pixel
+centres of any pyramid level or region. One list of cancer classes applies to every format.
+
+From a QuPath GeoJSON only ``annotation`` objects (and features without an ``objectType``) are
+read by default: detections and cells, exported with "all objects", are skipped with a note.
 """
 
 from __future__ import annotations
@@ -20,6 +25,7 @@ from PIL import Image
 from shapely.geometry.base import BaseGeometry
 
 from bus_seg.errors import InputError
+from bus_seg.io.annotation_xml import read_xml_regions
 from bus_seg.io.images import read_array
 from bus_seg.io.pixel_budget import check_pixel_budget
 
@@ -31,7 +37,18 @@ DEFAULT_CANCER_CLASSES: tuple[str, ...] = (
     "Invasive carcinoma",
     "DCIS",
 )
+DEFAULT_OBJECT_TYPES: tuple[str, ...] = ("annotation",)
+"""QuPath object types read from a GeoJSON; add ``detection``, ``cell`` or ``tile`` for more."""
 GEOJSON_SUFFIXES = {".geojson", ".json"}
+XML_SUFFIXES = {".xml"}
+_LABEL_IMAGE_SIGNATURES = (b"\x89PNG", b"II*\x00", b"MM\x00*", b"II+\x00", b"MM\x00+")
+_QUPATH_LEGACY_TYPES = {  # QuPath 0.2 wrote the object type as the feature's id
+    "PathAnnotationObject": "annotation",
+    "PathDetectionObject": "detection",
+    "PathCellObject": "cell",
+    "PathTileObject": "tile",
+    "TMACoreObject": "tma_core",
+}
 LABEL_IMAGE_SUFFIXES = {".png", ".tif", ".tiff"}
 _POLYGONAL = {"Polygon", "MultiPolygon"}
 
@@ -42,7 +59,7 @@ class Annotation:
 
     Attributes:
         path: the annotation file.
-        kind: ``"geojson"`` or ``"label_image"``.
+        kind: ``"geojson"``, ``"imagescope"``, ``"asap"`` or ``"label_image"``.
         cancer: union of the cancer polygons in level-0 pixels (corner origin); None when there
             are none or for a label image.
         other: union of the polygons of the other classes (for QC pictures), or None.
@@ -93,29 +110,38 @@ def read_annotation(
     path: str | Path,
     level0_shape: tuple[int, int],
     cancer_classes: Sequence[str] = DEFAULT_CANCER_CLASSES,
+    object_types: Sequence[str] = DEFAULT_OBJECT_TYPES,
 ) -> Annotation:
-    """Read a QuPath GeoJSON or a level-0 label image.
+    """Read a QuPath GeoJSON, an ImageScope or ASAP XML, or a level-0 label image.
 
     Args:
-        path: ``.geojson``/``.json`` (QuPath export) or ``.png``/``.tif``/``.tiff`` label image.
+        path: the annotation, recognised by content (else by suffix): QuPath GeoJSON,
+            Aperio ImageScope XML, ASAP XML, or a PNG/TIFF label image.
         level0_shape: ``(height, width)`` of WSI level 0.
-        cancer_classes: class names that count as cancer (case-insensitive; a derived QuPath
-            class such as ``"Tumor: Positive"`` counts when its base class does).
+        cancer_classes: class names that count as cancer (case-insensitive; a derived class
+            such as ``"Tumor: Positive"`` or a nested ASAP group counts when its base does).
+        object_types: QuPath object types read from a GeoJSON (case-insensitive); features
+            without an ``objectType`` are always read.
 
     Raises:
-        InputError: the file is missing, malformed, of the wrong size, or lies outside the WSI.
+        InputError: the file is missing, malformed, of the wrong size, lies outside the WSI,
+            or is an XML without regions.
     """
     path = Path(path)
     if not path.is_file():
         raise InputError("annotation file not found; check annotation_path in the manifest", path)
-    suffix = path.suffix.lower()
-    if suffix in LABEL_IMAGE_SUFFIXES:
+    kind = _sniff(path)
+    if kind == "label_image":
         return _read_label_image(path, level0_shape)
-    if suffix in GEOJSON_SUFFIXES or _looks_like_json(path):
-        return _read_geojson(path, level0_shape, cancer_classes)
+    if kind == "geojson":
+        return _read_geojson(path, level0_shape, cancer_classes, object_types)
+    if kind == "xml":
+        xml_kind, regions, notes = read_xml_regions(path)
+        return _assemble(path, xml_kind, regions, notes, level0_shape, cancer_classes)
     raise InputError(
-        f"unknown annotation format {suffix!r}; give a QuPath GeoJSON (.geojson/.json) or a "
-        "label image (.png/.tif/.tiff) of the WSI's level-0 size",
+        f"unknown annotation format {path.suffix.lower()!r}; give a QuPath GeoJSON "
+        "(.geojson/.json), an ImageScope or ASAP XML, or a label image (.png/.tif/.tiff) of the "
+        "WSI's level-0 size",
         path,
     )
 
@@ -171,14 +197,30 @@ def rasterize(
     return inside > 0
 
 
-def _looks_like_json(path: Path) -> bool:
+def _sniff(path: Path) -> str | None:
+    """``"label_image"``, ``"geojson"`` or ``"xml"`` by the file's first bytes, else suffix."""
     with path.open("rb") as handle:
-        head = handle.read(64).lstrip()
-    return head[:1] in (b"{", b"[")
+        head = handle.read(64)
+    if head.startswith(_LABEL_IMAGE_SIGNATURES):
+        return "label_image"
+    text = head.removeprefix(b"\xef\xbb\xbf").lstrip()
+    if text[:1] in (b"{", b"["):
+        return "geojson"
+    if text[:1] == b"<":
+        return "xml"
+    suffix = path.suffix.lower()
+    if suffix in LABEL_IMAGE_SUFFIXES:
+        return "label_image"
+    if suffix in GEOJSON_SUFFIXES:
+        return "geojson"
+    return "xml" if suffix in XML_SUFFIXES else None
 
 
 def _read_geojson(
-    path: Path, level0_shape: tuple[int, int], cancer_classes: Sequence[str]
+    path: Path,
+    level0_shape: tuple[int, int],
+    cancer_classes: Sequence[str],
+    object_types: Sequence[str],
 ) -> Annotation:
     try:
         document = json.loads(path.read_text(encoding="utf-8-sig"))
@@ -193,20 +235,50 @@ def _read_geojson(
             f"not a UTF-8 text file ({err}); give a QuPath GeoJSON export or a label image", path
         ) from err
     features = _features(document, path)
+    kept_types = {name.strip().casefold() for name in object_types}
+    notes: Counter[str] = Counter()
+    regions: list[tuple[str, str | None, BaseGeometry]] = []
+    for number, feature in enumerate(features):
+        object_type = _object_type(feature)
+        if object_type is not None and object_type.casefold() not in kept_types:
+            notes[
+                f"QuPath {object_type} objects skipped (only {', '.join(object_types) or 'none'} "
+                "read; add the type to registration.annotation_object_types to read them)"
+            ] += 1
+            continue
+        geometry = _polygonal_geometry(feature, number, path, notes)
+        if geometry is not None:
+            regions.append((f"feature {number}", _class_name(feature), geometry))
+    if not features:
+        return Annotation(
+            path,
+            "geojson",
+            None,
+            None,
+            ["the annotation holds no features: the whole core counts as non-cancer"],
+        )
+    return _assemble(path, "geojson", regions, notes, level0_shape, cancer_classes)
+
+
+def _assemble(
+    path: Path,
+    kind: str,
+    regions: list[tuple[str, str | None, BaseGeometry]],
+    notes: Counter[str],
+    level0_shape: tuple[int, int],
+    cancer_classes: Sequence[str],
+) -> Annotation:
+    """Clip ``(where, class, polygon)`` regions to the slide and union them by cancer class."""
     wanted = {name.strip().casefold() for name in cancer_classes}
     height, width = level0_shape
     slide = shapely.box(0, 0, width, height)
-    notes: Counter[str] = Counter()
     cancer, other = [], []
     found: set[str] = set()
-    for number, feature in enumerate(features):
-        geometry = _polygonal_geometry(feature, number, path, notes)
-        if geometry is None:
-            continue
+    for where, name, geometry in regions:
         if not geometry.intersects(slide) or geometry.intersection(slide).area == 0:
             xmin, ymin, xmax, ymax = geometry.bounds
             raise InputError(
-                f"feature {number}: annotation lies outside the WSI (level-0 size "
+                f"{where}: annotation lies outside the WSI (level-0 size "
                 f"{width}×{height}): are the coordinates at level 0? (its bounds are x "
                 f"{xmin:g}–{xmax:g}, y {ymin:g}–{ymax:g})",
                 path,
@@ -214,21 +286,28 @@ def _read_geojson(
         if not geometry.within(slide):
             geometry = _polygonal_part(geometry.intersection(slide))
             notes["polygons partly outside the WSI, clipped to it"] += 1
-        name = _class_name(feature)
         if name is None:
             notes["features without a classification, counted as non-cancer"] += 1
         else:
             found.add(name)
         (cancer if _is_cancer(name, wanted) else other).append(geometry)
     warnings = [f"{count} {what}" for what, count in notes.items()]
-    if not features:
-        warnings.append("the annotation holds no features: the whole core counts as non-cancer")
-    elif not cancer:
+    if not cancer:
         warnings.append(
             f"no feature has a cancer class ({', '.join(cancer_classes)}); classes found: "
             f"{', '.join(sorted(found)) or 'none'}; the whole core counts as non-cancer"
         )
-    return Annotation(path, "geojson", _union(cancer), _union(other), warnings)
+    return Annotation(path, kind, _union(cancer), _union(other), warnings)
+
+
+def _object_type(feature: dict) -> str | None:
+    """The QuPath object type (``properties.objectType``, or a QuPath 0.2 feature ``id``)."""
+    properties = feature.get("properties")
+    value = properties.get("objectType") if isinstance(properties, dict) else None
+    if isinstance(value, str) and value.strip():
+        return value.strip()
+    legacy = feature.get("id")
+    return _QUPATH_LEGACY_TYPES.get(legacy) if isinstance(legacy, str) else None
 
 
 def _features(document: object, path: Path) -> list[dict]:

@@ -67,10 +67,11 @@ _DEFLATED_HEADER_BYTES = 8 << 20
 
 @dataclass
 class DicomFrame:
-    """The first frame of a DICOM image with the spacing stored in the file.
+    """One frame (or all frames) of a DICOM image with the spacing stored in the file.
 
     Attributes:
-        pixels: H×W uint8 gray (photometric interpretation applied, >8-bit data scaled down).
+        pixels: H×W uint8 gray (photometric interpretation applied, >8-bit data scaled down),
+            or N×H×W for :func:`read_dicom_frames`.
         spacing_xy_mm: ``(x, y)`` pixel size in mm from the file, or None.
         spacing_source: ``"dicom-region"`` or ``"dicom-pixelspacing"``, or None.
         warnings: notes for the report (first frame of a cine loop used, ignored calibration).
@@ -120,25 +121,75 @@ def read_dicom_ultrasound(
     return frame.pixels, spacing_mm, source, frame.warnings + notes
 
 
-def read_dicom_frame(path: str | Path) -> DicomFrame:
-    """Read the first frame of a DICOM image and the ``(x, y)`` spacing stored in it.
+def read_dicom_frame(
+    path: str | Path, frame: int | None = None, use_outside_regions: bool = False
+) -> DicomFrame:
+    """Read one frame of a DICOM image and the ``(x, y)`` spacing stored in it.
+
+    Args:
+        path: the DICOM file.
+        frame: 0-based frame of a multi-frame (cine) file; None = frame 0, with a warning when
+            the file has several.
+        use_outside_regions: use the spacing of an ultrasound region that lies outside the
+            pixel matrix (by default such a region is only a warning).
+
+    Raises:
+        InputError: the file is missing, not DICOM, holds no decodable image, or ``frame`` is
+            out of range.
+    """
+    path = Path(path)
+    dataset, notes = _open(path)
+    frames = _int_or(dataset, "NumberOfFrames", 1)
+    if frame is None:
+        if frames > 1:
+            notes.append(
+                f"multi-frame DICOM ({frames} frames, a cine loop?): the first frame is used; "
+                "choose one with the us_frame column"
+            )
+        frame = 0
+    check_frame(frame, frames, path)
+    pixels = _frame_gray_uint8(dataset, path, frame)
+    xy_mm, source = _spacing(dataset, notes, use_outside_regions)
+    return DicomFrame(pixels, xy_mm, source, notes)
+
+
+def read_dicom_frames(path: str | Path, use_outside_regions: bool = False) -> DicomFrame:
+    """Read every frame of a DICOM image (N×H×W uint8 gray) and its ``(x, y)`` spacing.
 
     Raises:
         InputError: the file is missing, not DICOM, or holds no decodable image.
     """
     path = Path(path)
+    dataset, notes = _open(path)
+    count = max(_int_or(dataset, "NumberOfFrames", 1), 1)
+    pixels = np.stack([_frame_gray_uint8(dataset, path, index) for index in range(count)])
+    xy_mm, source = _spacing(dataset, notes, use_outside_regions)
+    return DicomFrame(pixels, xy_mm, source, notes)
+
+
+def check_frame(frame: int, frames: int, path: Path) -> None:
+    """Raise unless ``frame`` is a valid 0-based index among ``frames`` frames of ``path``."""
+    if not 0 <= frame < frames:
+        raise InputError(
+            f"us_frame={frame} is out of range: the file has {frames} frame"
+            f"{'s' if frames != 1 else ''} (us_frame counts from 0, so 0–{frames - 1}); fix "
+            "us_frame in the manifest",
+            path,
+        )
+
+
+def _open(path: Path) -> tuple[Dataset, list[str]]:
     if not path.is_file():
         raise InputError("DICOM file not found; check us_path in the manifest", path)
     _check_size(path)
-    dataset = _read_dataset(path)
-    notes: list[str] = []
-    frames = _int_or(dataset, "NumberOfFrames", 1)
-    if frames > 1:
-        notes.append(f"multi-frame DICOM ({frames} frames, a cine loop?): the first frame is used")
-    pixels = _first_frame_gray_uint8(dataset, path)
-    spacing = _region_spacing(dataset, notes) or _pixel_spacing(dataset, notes)
-    xy_mm, source = spacing if spacing is not None else (None, None)
-    return DicomFrame(pixels, xy_mm, source, notes)
+    return _read_dataset(path), []
+
+
+def _spacing(
+    dataset: Dataset, notes: list[str], use_outside_regions: bool
+) -> tuple[tuple[float, float] | None, str | None]:
+    spacing = _region_spacing(dataset, notes, use_outside_regions) or _pixel_spacing(dataset, notes)
+    return spacing if spacing is not None else (None, None)
 
 
 def _check_size(path: Path) -> None:
@@ -219,8 +270,8 @@ def _read_dataset(path: Path) -> Dataset:
     return dataset
 
 
-def _first_frame_gray_uint8(dataset: Dataset, path: Path) -> np.ndarray:
-    """Decode frame 0, apply the photometric interpretation, convert to 8-bit gray."""
+def _frame_gray_uint8(dataset: Dataset, path: Path, index: int) -> np.ndarray:
+    """Decode one frame, apply the photometric interpretation, convert to 8-bit gray."""
     if _int_or(dataset, "PixelRepresentation", 0) != 0:
         raise InputError(
             "signed pixel data is not a B-mode image format bus_seg reads; export the frame as "
@@ -231,7 +282,7 @@ def _first_frame_gray_uint8(dataset: Dataset, path: Path) -> np.ndarray:
         with py_warnings.catch_warnings():
             py_warnings.simplefilter("ignore")
             # raw=False: pydicom converts YBR_FULL/YBR_FULL_422 to RGB (convert_color_space).
-            array = pixel_array(dataset, index=0)
+            array = pixel_array(dataset, index=index)
     except Exception as err:  # decoder plugins raise many types
         raise InputError(_decode_failure(dataset, err), path) from None
     interpretation = str(dataset.get("PhotometricInterpretation", "MONOCHROME2")).strip()
@@ -245,8 +296,7 @@ def _first_frame_gray_uint8(dataset: Dataset, path: Path) -> np.ndarray:
         array = to_gray(array)
     if array.ndim != 2:
         raise InputError(
-            f"the first frame has shape {array.shape}, not a 2-D image; export a single "
-            "B-mode frame",
+            f"frame {index} has shape {array.shape}, not a 2-D image; export a single B-mode frame",
             path,
         )
     return _scale_to_uint8(array, bits)
@@ -274,44 +324,82 @@ def _decode_failure(dataset: Dataset, err: Exception) -> str:
     )
 
 
-def _region_spacing(dataset: Dataset, notes: list[str]) -> tuple[tuple[float, float], str] | None:
-    """``(x, y)`` mm of the largest 2-D ultrasound region calibrated in cm, if any."""
+def _region_spacing(
+    dataset: Dataset, notes: list[str], use_outside: bool
+) -> tuple[tuple[float, float], str] | None:
+    """``(x, y)`` mm of the largest 2-D ultrasound region calibrated in cm, if any.
+
+    A region that does not lie inside the pixel matrix (the image was resized after it was
+    calibrated) is a warning and is not used unless ``use_outside``.
+    """
     regions = dataset.get("SequenceOfUltrasoundRegions")
     if not regions:
         return None
+    rows, columns = _int_or(dataset, "Rows", 0), _int_or(dataset, "Columns", 0)
     usable: list[tuple[int, tuple[float, float]]] = []
-    for region in regions:
-        if _int_or(region, "RegionSpatialFormat", 0) != _SPATIAL_FORMAT_2D:
+    refused = 0
+    for number, region in enumerate(regions):
+        calibration = _region_calibration(region)
+        if calibration is None:
             continue
-        if (
-            _int_or(region, "PhysicalUnitsXDirection", 0) != _UNITS_CM
-            or _int_or(region, "PhysicalUnitsYDirection", 0) != _UNITS_CM
-        ):
-            continue
-        delta_x = _positive_or_none(region.get("PhysicalDeltaX"))
-        delta_y = _positive_or_none(region.get("PhysicalDeltaY"))
-        if delta_x is None or delta_y is None:
-            continue
-        width = _int_or(region, "RegionLocationMaxX1", 0) - _int_or(
-            region, "RegionLocationMinX0", 0
-        )
-        height = _int_or(region, "RegionLocationMaxY1", 0) - _int_or(
-            region, "RegionLocationMinY0", 0
-        )
-        usable.append(((width + 1) * (height + 1), (delta_x * 10.0, delta_y * 10.0)))
+        (x0, y0, x1, y1), spacing = calibration
+        if not (0 <= x0 <= x1 < columns and 0 <= y0 <= y1 < rows):
+            notes.append(
+                f"ultrasound region {number} (x {x0}–{x1}, y {y0}–{y1}) lies outside the "
+                f"{columns}×{rows} pixel matrix (was the image resized after calibration?); "
+                + (
+                    f"its spacing ({spacing[0]:g} mm per pixel) is used, as "
+                    "use_outside_dicom_regions asks"
+                    if use_outside
+                    else f"its spacing ({spacing[0]:g} mm per pixel) is not used: give "
+                    "us_spacing_mm, or set use_outside_dicom_regions=true to trust it"
+                )
+            )
+            if not use_outside:
+                refused += 1
+                continue
+        usable.append(((x1 - x0 + 1) * (y1 - y0 + 1), spacing))
     if not usable:
-        notes.append(
-            "the ultrasound regions of the DICOM file carry no 2-D calibration in cm; the spacing "
-            "is taken from PixelSpacing, or must be given as us_spacing_mm"
-        )
+        if not refused:
+            notes.append(
+                "the ultrasound regions of the DICOM file carry no 2-D calibration in cm; the "
+                "spacing is taken from PixelSpacing, or must be given as us_spacing_mm"
+            )
         return None
     area, spacing = max(usable, key=lambda item: item[0])
     if len({item[1] for item in usable}) > 1:
         notes.append(
-            f"the DICOM file has {len(usable)} calibrated 2-D regions with different spacings; "
+            f"the DICOM file has {len(usable)} calibrated 2-D regions whose spacings disagree; "
             f"the largest ({area} px, {spacing[0]:g} mm per pixel) is used"
         )
     return spacing, "dicom-region"
+
+
+def _region_calibration(
+    region: Dataset,
+) -> tuple[tuple[int, int, int, int], tuple[float, float]] | None:
+    """``((x0, y0, x1, y1), (x, y) mm)`` of a 2-D region calibrated in cm, else None."""
+    if _int_or(region, "RegionSpatialFormat", 0) != _SPATIAL_FORMAT_2D:
+        return None
+    if (
+        _int_or(region, "PhysicalUnitsXDirection", 0) != _UNITS_CM
+        or _int_or(region, "PhysicalUnitsYDirection", 0) != _UNITS_CM
+    ):
+        return None
+    delta_x = _positive_or_none(region.get("PhysicalDeltaX"))
+    delta_y = _positive_or_none(region.get("PhysicalDeltaY"))
+    if delta_x is None or delta_y is None:
+        return None
+    box = tuple(
+        _int_or(region, keyword, 0)
+        for keyword in (
+            "RegionLocationMinX0",
+            "RegionLocationMinY0",
+            "RegionLocationMaxX1",
+            "RegionLocationMaxY1",
+        )
+    )
+    return box, (delta_x * 10.0, delta_y * 10.0)  # type: ignore[return-value]
 
 
 def _pixel_spacing(dataset: Dataset, notes: list[str]) -> tuple[tuple[float, float], str] | None:

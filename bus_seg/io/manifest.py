@@ -50,6 +50,8 @@ DEFAULT_CORE_DIAMETER_MM = 1.6
 DEFAULT_PROXIMAL_END = "left"
 PROXIMAL_ENDS: tuple[str, ...] = ("left", "right", "top", "bottom")
 SPLITS: tuple[str, ...] = ("train", "val", "test")
+US_FRAME_COLUMN = "us_frame"
+"""Optional column (not yet on the v1 format page): the 0-based frame of a cine-loop ``us_path``."""
 
 _REQUIRED_HINTS = {
     "case_id": "a unique id of the pair (it names labels/<case_id>.png)",
@@ -112,6 +114,8 @@ class CaseRecord:
         split: ``"train"``, ``"val"``, ``"test"`` or None (drawn by the splitter).
         label_path: absolute path of a reference label map, or None.
         extra: the cells of unknown columns, stripped of surrounding whitespace.
+        us_frame: 0-based frame of a cine-loop ultrasound file (``us_frame`` column), or None
+            (frame 0, with a warning when the file has several).
     """
 
     row: int
@@ -129,6 +133,7 @@ class CaseRecord:
     split: str | None
     label_path: Path | None
     extra: dict[str, str] = field(default_factory=dict)
+    us_frame: int | None = None
 
 
 @dataclass(frozen=True)
@@ -473,6 +478,7 @@ def _parse_row(
             f"{DEFAULT_PROXIMAL_END!r}",
         )
     wsi_roi = _parse_roi(values.get("wsi_roi", ""), check)
+    us_frame = _parse_frame(values.get(US_FRAME_COLUMN, ""), check)
     split = values.get("split", "").lower() or None
     if split is not None and split not in SPLITS:
         check.error(
@@ -482,7 +488,11 @@ def _parse_row(
         )
     if check.issues:
         return None, check.issues
-    extra = {name: values[name] for name in columns if name and name not in MANIFEST_COLUMNS}
+    extra = {
+        name: values[name]
+        for name in columns
+        if name and name not in MANIFEST_COLUMNS and name != US_FRAME_COLUMN
+    }
     record = CaseRecord(
         row=row,
         case_id=case_id,
@@ -499,6 +509,7 @@ def _parse_row(
         split=split,
         label_path=paths["label_path"],
         extra=extra,
+        us_frame=us_frame,
     )
     return record, []
 
@@ -540,6 +551,20 @@ def _parse_tract(
         )
         return None
     return x0, y0, x1, y1
+
+
+def _parse_frame(raw: str, check: _RowChecker) -> int | None:
+    """The ``us_frame`` cell: a whole number from 0, or None when empty."""
+    if not raw:
+        return None
+    if not raw.isdecimal():
+        check.error(
+            US_FRAME_COLUMN,
+            f"must be a whole number from 0 (the 0-based frame of the cine loop), got {raw!r}; "
+            "fix the cell or leave it empty for frame 0",
+        )
+        return None
+    return int(raw)
 
 
 def _parse_roi(raw: str, check: _RowChecker) -> tuple[int, int, int, int] | None:

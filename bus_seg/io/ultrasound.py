@@ -20,7 +20,7 @@ import numpy as np
 import tifffile
 
 from bus_seg.errors import InputError
-from bus_seg.io.dicom import is_dicom, read_dicom_frame
+from bus_seg.io.dicom import check_frame, is_dicom, read_dicom_frame, read_dicom_frames
 from bus_seg.io.images import TIFF_SUFFIXES, read_array, to_gray
 from bus_seg.io.pixel_budget import check_pixel_budget
 from bus_seg.io.spacing import check_spacing_mm, settle_spacing
@@ -53,51 +53,114 @@ class UltrasoundImage:
         return int(self.pixels.shape[0]), int(self.pixels.shape[1])
 
 
-def read_ultrasound(path: str | Path, spacing_mm: float | None = None) -> UltrasoundImage:
+def read_ultrasound(
+    path: str | Path,
+    spacing_mm: float | None = None,
+    frame: int | None = None,
+    use_outside_regions: bool = False,
+) -> UltrasoundImage:
     """Read an ultrasound frame as 8-bit gray and settle its pixel spacing.
 
     Args:
-        path: PNG, JPEG, TIFF (8/16-bit, gray/RGB/RGBA) or DICOM (by suffix ``.dcm``/``.dicom``
-            or by the ``DICM`` marker at byte 128, so suffix-less DICOM files work).
+        path: PNG, JPEG, TIFF (8/16-bit, gray/RGB/RGBA, planar or interleaved, one or more
+            pages) or DICOM (by suffix ``.dcm``/``.dicom`` or by the ``DICM`` marker at byte
+            128, so suffix-less DICOM files work).
         spacing_mm: ``us_spacing_mm`` from the manifest; it wins over the file's value.
+        frame: ``us_frame`` from the manifest: the 0-based frame of a cine loop (multi-frame
+            DICOM or multi-page TIFF); None = frame 0, with a warning when there are several.
+        use_outside_regions: use a DICOM calibration region that lies outside the pixel matrix
+            (by default it is only a warning).
 
     Raises:
-        InputError: the file is missing or undecodable, ``spacing_mm`` is not positive, or the
-            file's spacing is anisotropic and ``spacing_mm`` is not given.
+        InputError: the file is missing or undecodable, ``spacing_mm`` is not positive,
+            ``frame`` is out of range, or the file's spacing is anisotropic and ``spacing_mm``
+            is not given.
     """
     path = Path(path)
     if spacing_mm is not None:
         spacing_mm = check_spacing_mm(spacing_mm, path)
-    if not path.is_file():
-        raise InputError("ultrasound image not found; check us_path in the manifest", path)
-    if is_dicom(path):
-        frame = read_dicom_frame(path)
-        pixels, file_xy_mm, source, notes = (
-            frame.pixels,
-            frame.spacing_xy_mm,
-            frame.spacing_source,
-            frame.warnings,
-        )
-    elif path.suffix.lower() in TIFF_SUFFIXES:
-        pixels, file_xy_mm, notes = _read_tiff(path)
-        source = "tiff-resolution" if file_xy_mm is not None else None
-    else:
-        pixels, file_xy_mm, source, notes = _gray_uint8(read_array(path), path), None, None, []
+    pixels, file_xy_mm, source, notes = _decode(path, frame, use_outside_regions, every=False)
     used_mm, used_source, spacing_notes = settle_spacing(path, spacing_mm, file_xy_mm, source)
     return UltrasoundImage(pixels, used_mm, used_source, notes + spacing_notes)
 
 
-def _read_tiff(path: Path) -> tuple[np.ndarray, tuple[float, float] | None, list[str]]:
-    """First page of a TIFF as uint8 gray, its spacing in mm, and notes."""
+def read_ultrasound_pixels(path: str | Path, frame: int | None = None) -> np.ndarray:
+    """The H×W uint8 gray pixels :func:`read_ultrasound` gives, without settling a spacing.
+
+    The one ultrasound pixel reader: training datasets use it, so a model trains on exactly
+    the pixels that registration, validation and inference see.
+
+    Raises:
+        InputError: the file is missing or undecodable, or ``frame`` is out of range.
+    """
+    return _decode(Path(path), frame, use_outside_regions=False, every=False)[0]
+
+
+def read_ultrasound_frames(
+    path: str | Path, spacing_mm: float | None = None, use_outside_regions: bool = False
+) -> list[UltrasoundImage]:
+    """Every frame of a cine loop (multi-frame DICOM, multi-page TIFF); one for other images.
+
+    Frames share the spacing settled as in :func:`read_ultrasound`; the notes go with frame 0.
+
+    Raises:
+        InputError: as :func:`read_ultrasound`, or the pages of a TIFF differ in size.
+    """
+    path = Path(path)
+    if spacing_mm is not None:
+        spacing_mm = check_spacing_mm(spacing_mm, path)
+    stack, file_xy_mm, source, notes = _decode(path, None, use_outside_regions, every=True)
+    used_mm, used_source, spacing_notes = settle_spacing(path, spacing_mm, file_xy_mm, source)
+    return [
+        UltrasoundImage(pixels, used_mm, used_source, notes + spacing_notes if index == 0 else [])
+        for index, pixels in enumerate(stack)
+    ]
+
+
+def _decode(
+    path: Path, frame: int | None, use_outside_regions: bool, every: bool
+) -> tuple[np.ndarray, tuple[float, float] | None, str | None, list[str]]:
+    """Pixels (H×W, or N×H×W when ``every``), the file's ``(x, y)`` mm, its source, notes."""
+    if not path.is_file():
+        raise InputError("ultrasound image not found; check us_path in the manifest", path)
+    if is_dicom(path):
+        if every:
+            dicom = read_dicom_frames(path, use_outside_regions)
+        else:
+            dicom = read_dicom_frame(path, frame, use_outside_regions)
+        return dicom.pixels, dicom.spacing_xy_mm, dicom.spacing_source, dicom.warnings
+    if path.suffix.lower() in TIFF_SUFFIXES:
+        pixels, file_xy_mm, notes = _read_tiff(path, frame, every)
+        return pixels, file_xy_mm, "tiff-resolution" if file_xy_mm is not None else None, notes
+    if frame is not None:
+        check_frame(frame, 1, path)
+    pixels = _gray_uint8(read_array(path), path)
+    return (pixels[None] if every else pixels), None, None, []
+
+
+def _read_tiff(
+    path: Path, frame: int | None, every: bool
+) -> tuple[np.ndarray, tuple[float, float] | None, list[str]]:
+    """One page (or every page) of a TIFF as uint8 gray, its spacing in mm, and notes."""
     notes: list[str] = []
     try:
         with tifffile.TiffFile(path) as tif:
-            page = tif.pages.first
-            check_pixel_budget(path, "the first TIFF page", *page.shape)
-            array = page.asarray()
-            axes = page.axes
             pages = len(tif.pages)
-            spacing = _tiff_spacing_mm(page, tif.imagej_metadata)
+            if not pages:
+                raise ValueError("the file holds no image page")
+            if frame is None and pages > 1 and not every:
+                notes.append(
+                    f"TIFF with {pages} pages (a cine loop?): the first page is used; choose "
+                    "one with the us_frame column"
+                )
+            check_frame(frame or 0, pages, path)
+            indices = range(pages) if every else [frame or 0]
+            arrays = []
+            for index in indices:
+                page = tif.pages[index]
+                check_pixel_budget(path, f"TIFF page {index}", *page.shape)
+                arrays.append(_gray_uint8(_channels_last(page.asarray(), page.axes), path))
+            spacing = _tiff_spacing_mm(tif.pages[indices[0]], tif.imagej_metadata)
     except InputError:
         raise
     except Exception as err:  # tifffile and codecs raise many types
@@ -106,10 +169,15 @@ def _read_tiff(path: Path) -> tuple[np.ndarray, tuple[float, float] | None, list
             "again as PNG or TIFF",
             path,
         ) from err
-    if pages > 1:
-        notes.append(f"TIFF with {pages} pages (a cine loop?): the first page is used")
-    array = _channels_last(array, axes)
-    return _gray_uint8(array, path), spacing, notes
+    if not every:
+        return arrays[0], spacing, notes
+    if len({array.shape for array in arrays}) > 1:
+        raise InputError(
+            "the TIFF pages differ in size, so they are not the frames of one cine loop; "
+            "save the loop's frames at one size",
+            path,
+        )
+    return np.stack(arrays), spacing, notes
 
 
 def _channels_last(array: np.ndarray, axes: str) -> np.ndarray:

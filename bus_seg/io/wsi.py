@@ -17,6 +17,13 @@ from PIL import Image, UnidentifiedImageError
 from bus_seg.errors import InputError
 from bus_seg.io.images import read_array
 from bus_seg.io.pixel_budget import check_pixel_budget
+from bus_seg.io.slide_backends import (
+    DEFAULT_BACKEND,
+    TIFFFILE,
+    BackendLevel,
+    open_with_backend,
+    resolve_backend,
+)
 from bus_seg.io.wsi_metadata import FileMpp, check_mpp, mpp_in_range, read_file_mpp
 
 PIL_SUFFIXES = {".png", ".jpg", ".jpeg"}
@@ -146,7 +153,7 @@ class _PilLevel:
         return self._array[y : y + h, x : x + w]
 
 
-_Level = _TiffLevel | _PilLevel
+_Level = _TiffLevel | _PilLevel | BackendLevel
 
 
 class WSI:
@@ -301,17 +308,21 @@ class WSI:
         return level
 
 
-def open_wsi(path: str | Path, mpp: float | None = None) -> WSI:
+def open_wsi(path: str | Path, mpp: float | None = None, backend: str = DEFAULT_BACKEND) -> WSI:
     """Open a whole-slide image and settle its MPP.
 
     Args:
-        path: Aperio SVS, OME-TIFF, pyramidal or plain TIFF, PNG or JPEG.
+        path: Aperio SVS, OME-TIFF, pyramidal or plain TIFF, PNG or JPEG; through the
+            ``openslide`` backend also NDPI, MRXS, SCN, BIF and Philips TIFF.
         mpp: ``wsi_mpp`` from the manifest; it wins over the file's value (a disagreement
             above 1 % is a warning). Required when the file states none.
+        backend: ``tifffile``, ``openslide``, ``tiffslide`` or ``auto``
+            (:mod:`bus_seg.io.slide_backends`); PNG and JPEG are always read with PIL.
 
     Raises:
-        InputError: the file is missing, empty, not an image, needs a missing codec, or no
-            plausible MPP is known.
+        InputError: the file is missing, empty, not an image, needs a missing codec or
+            backend, or no plausible MPP is known.
+        ConfigError: ``backend`` is unknown.
     """
     path = Path(path)
     if not path.is_file():
@@ -321,6 +332,16 @@ def open_wsi(path: str | Path, mpp: float | None = None) -> WSI:
     if path.suffix.lower() in PIL_SUFFIXES:
         level = _open_pil_level(path)
         return WSI(path, [level], _settle_mpp(path, mpp, None, []), "manifest", [])
+    chosen = resolve_backend(backend, path)
+    if chosen != TIFFFILE:
+        slide = open_with_backend(path, chosen)
+        try:
+            used_mpp = _settle_mpp(path, mpp, slide.file_mpp, slide.warnings)
+        except BaseException:
+            slide.handle.close()
+            raise
+        source = "manifest" if slide.file_mpp is None or mpp is not None else slide.file_mpp.source
+        return WSI(path, slide.levels, used_mpp, source, slide.warnings, slide.handle)
     tif = _open_tiff(path)
     try:
         levels = [_TiffLevel(series) for series in _pyramid_series(tif)]

@@ -79,7 +79,12 @@ def register_case(record: CaseRecord, settings: RegistrationSettings) -> CaseReg
         RegistrationError: the case cannot be registered (no tissue, needle not found, ...).
     """
     warnings: list[str] = []
-    us = read_ultrasound(record.us_path, record.us_spacing_mm)
+    us = read_ultrasound(
+        record.us_path,
+        record.us_spacing_mm,
+        frame=record.us_frame,
+        use_outside_regions=settings.use_outside_dicom_regions,
+    )
     warnings += us.warnings
     if us.spacing_mm is None:
         raise _cell_error(
@@ -89,7 +94,7 @@ def register_case(record: CaseRecord, settings: RegistrationSettings) -> CaseReg
             "the manifest",
         )
     tract, needle = _tract(record, settings, us.pixels, us.spacing_mm, warnings)
-    with open_wsi(record.wsi_path, record.wsi_mpp) as wsi:
+    with open_wsi(record.wsi_path, record.wsi_mpp, settings.slide_backend) as wsi:
         warnings += wsi.warnings
         try:
             tissue = read_tissue_map(wsi, record.wsi_roi, settings)
@@ -99,7 +104,12 @@ def register_case(record: CaseRecord, settings: RegistrationSettings) -> CaseReg
         level0_shape = wsi.level_shapes[0]
         mpp, mpp_source = wsi.mpp, wsi.mpp_source
     warnings += core.warnings
-    annotation = read_annotation(record.annotation_path, level0_shape, settings.cancer_classes)
+    annotation = read_annotation(
+        record.annotation_path,
+        level0_shape,
+        settings.cancer_classes,
+        object_types=settings.annotation_object_types,
+    )
     warnings += annotation.warnings
     cancer = cancer_on_grid(annotation, tissue)
     on_tissue = _core_mask(core, tissue.mask.shape)

@@ -9,7 +9,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from bus_seg.errors import ConfigError
-from bus_seg.io.annotations import DEFAULT_CANCER_CLASSES
+from bus_seg.io.annotations import DEFAULT_CANCER_CLASSES, DEFAULT_OBJECT_TYPES
+from bus_seg.io.slide_backends import DEFAULT_BACKEND, SLIDE_BACKENDS
 
 PLACEMENTS = ("fit_tract", "physical")
 PROJECTIONS = ("profile", "area")
@@ -42,7 +43,15 @@ class RegistrationSettings:
         tissue_close_um: radius of the morphological closing of the tissue mask (µm).
         fill_holes: count holes inside a tissue piece as tissue.
         min_fragment_area_mm2: pieces smaller than this are debris and are dropped.
-        cancer_classes: annotation class names that count as cancer (case-insensitive).
+        cancer_classes: annotation class names that count as cancer (case-insensitive), in
+            every annotation format (QuPath GeoJSON, ImageScope XML, ASAP XML).
+        annotation_object_types: QuPath object types read from a GeoJSON (``annotation``;
+            add ``detection``/``cell``/``tile`` to read those too); features without an
+            ``objectType`` are always read.
+        slide_backend: the WSI reader: ``tifffile``, ``openslide``, ``tiffslide`` or ``auto``
+            (by file type, see :mod:`bus_seg.io.slide_backends`).
+        use_outside_dicom_regions: use the spacing of a DICOM ultrasound region that lies
+            outside the pixel matrix (by default it is a warning and not used).
         profile_threshold: a position along the tract is cancer when at least this fraction
             of the tissue across the core is cancer.
         core_diameter_mm_override: strip width used for every case instead of the manifest's
@@ -68,6 +77,9 @@ class RegistrationSettings:
     fill_holes: bool = True
     min_fragment_area_mm2: float = 0.05
     cancer_classes: tuple[str, ...] = field(default=DEFAULT_CANCER_CLASSES)
+    annotation_object_types: tuple[str, ...] = field(default=DEFAULT_OBJECT_TYPES)
+    slide_backend: str = DEFAULT_BACKEND
+    use_outside_dicom_regions: bool = False
     profile_threshold: float = 0.5
     core_diameter_mm_override: float | None = None
     shrinkage: float = 0.0
@@ -81,6 +93,10 @@ class RegistrationSettings:
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "cancer_classes", tuple(str(c) for c in self.cancer_classes))
+        object.__setattr__(
+            self, "annotation_object_types", tuple(str(t) for t in self.annotation_object_types)
+        )
+        _choice("slide_backend", self.slide_backend, SLIDE_BACKENDS)
         _choice("placement", self.placement, PLACEMENTS)
         _choice("projection", self.projection, PROJECTIONS)
         _choice("tissue_method", self.tissue_method, TISSUE_METHODS)
@@ -127,6 +143,7 @@ class RegistrationSettings:
         """The settings as plain JSON-able values."""
         values = dataclasses.asdict(self)
         values["cancer_classes"] = list(self.cancer_classes)
+        values["annotation_object_types"] = list(self.annotation_object_types)
         return values
 
     def label_settings(self) -> dict[str, Any]:
@@ -140,15 +157,13 @@ class RegistrationSettings:
 
 def _coerce(key: str, value: Any, default: Any) -> Any:
     """Convert a config value (OmegaConf containers, ints for floats) to the field's type."""
-    if key == "cancer_classes":
+    if key in ("cancer_classes", "annotation_object_types"):
         if isinstance(value, str):
             return (value,)
         try:
             return tuple(str(v) for v in value)
         except TypeError as err:
-            raise ConfigError(
-                f"registration.cancer_classes={value!r} must be a list of class names"
-            ) from err
+            raise ConfigError(f"registration.{key}={value!r} must be a list of names") from err
     if value is None:
         return None
     if isinstance(default, bool) or key in {"fill_holes", "allow_outside_paths", "qc"}:
