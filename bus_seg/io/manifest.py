@@ -66,6 +66,9 @@ _NUMBER_HINTS = {
     "core_diameter_mm": ("mm", f"for the default {DEFAULT_CORE_DIAMETER_MM} mm"),
 }
 _BAD_NAME_CHARACTERS = set('/\\:*?"<>|')
+CASE_ID_MAX_BYTES = 128
+"""Longest case_id (UTF-8 bytes): it names files, and file names end at 255 bytes."""
+_BAD_FIRST_CHARACTERS = set(".-=+@")
 _OUTSIDE_FIX = (
     "move the file into the manifest's folder, or allow it with the registration/data setting "
     "allow_outside_paths=true"
@@ -444,15 +447,9 @@ def _parse_row(
     """Convert and check the cells of one row; the record is None when a cell is unusable."""
     check = _RowChecker(row, values.get("case_id") or None, path)
     case_id = check.required(values, "case_id")
-    if case_id and (
-        case_id in (".", "..")
-        or any(ch in _BAD_NAME_CHARACTERS or not ch.isprintable() for ch in case_id)
-    ):
-        check.error(
-            "case_id",
-            f"case_id {case_id!r} cannot be used as a file name (it names labels/<case_id>.png); "
-            "use letters, digits, '-', '_' and '.' only",
-        )
+    problem = case_id_problem(case_id) if case_id else None
+    if problem:
+        check.error("case_id", problem)
     patient_id = check.required(values, "patient_id")
     paths: dict[str, Path | None] = {}
     for column in PATH_COLUMNS:
@@ -599,10 +596,38 @@ def _to_float(text: str) -> float | None:
     return number if math.isfinite(number) else None
 
 
+def case_id_problem(case_id: str) -> str | None:
+    """Why ``case_id`` cannot name files (``labels/<case_id>.png``), or None if it can.
+
+    NA-like ids (``NA``, ``null``, ``None``, ``nan``) are fine: they are read as text.
+    """
+    shown = case_id if len(case_id) <= 40 else case_id[:40] + "..."
+    size = len(case_id.encode("utf-8"))
+    if size > CASE_ID_MAX_BYTES:
+        return (
+            f"case_id {shown!r} is {size} bytes long, over {CASE_ID_MAX_BYTES}: it names files, "
+            "so shorten it"
+        )
+    if case_id in (".", "..") or any(
+        ch in _BAD_NAME_CHARACTERS or not ch.isprintable() for ch in case_id
+    ):
+        return (
+            f"case_id {shown!r} cannot be used as a file name (it names labels/<case_id>.png); "
+            "use letters, digits, '-', '_' and '.' only"
+        )
+    if case_id[0] in _BAD_FIRST_CHARACTERS:
+        return (
+            f"case_id {shown!r} starts with {case_id[0]!r}, which makes a hidden file, a "
+            "command-line option or a spreadsheet formula; start it with a letter or digit"
+        )
+    return None
+
+
 def _resolve_path(root: Path, value: str, allow_outside: bool) -> tuple[Path, str | None]:
     """Absolute path of a manifest cell and, if it may not be used, why and how to fix it.
 
-    Backslashes are taken as folder separators (manifests written on Windows).
+    Backslashes are taken as folder separators (manifests written on Windows). Unless outside
+    paths are allowed, the real path (symbolic links resolved) must stay in ``root`` too.
     """
     text = value.replace("\\", "/")
     if Path(text).is_absolute() or PureWindowsPath(value).is_absolute():
@@ -614,8 +639,16 @@ def _resolve_path(root: Path, value: str, allow_outside: bool) -> tuple[Path, st
             f"{root}, or {_OUTSIDE_FIX}"
         )
     resolved = Path(os.path.normpath(root / text))
-    if not allow_outside and not resolved.is_relative_to(root):
+    if allow_outside:
+        return resolved, None
+    if not resolved.is_relative_to(root):
         return resolved, f"path {value!r} leaves the manifest's folder {root}; {_OUTSIDE_FIX}"
+    real = resolved.resolve()
+    if not real.is_relative_to(root.resolve()):
+        return resolved, (
+            f"path {value!r} is (or lies under) a symbolic link that leads outside the manifest's "
+            f"folder, to {real}; copy the file into the folder, or {_OUTSIDE_FIX}"
+        )
     return resolved, None
 
 

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import logging
 import multiprocessing
+import os
 import time
 from collections import defaultdict
 from collections.abc import Mapping
-from concurrent.futures import ProcessPoolExecutor, as_completed
+from concurrent.futures import Future, ProcessPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -21,9 +22,11 @@ from bus_seg.io.images import write_png
 from bus_seg.io.manifest import CaseRecord, Manifest, read_manifest
 from bus_seg.registration.cache import CaseOutputs, case_key, qc_key, read_entry, write_entry
 from bus_seg.registration.case import CaseRegistration, register_case
+from bus_seg.registration.outputs import check_out_dir, check_qc_dpi, output_error_message
 from bus_seg.registration.qc import write_qc
 from bus_seg.registration.report import failed_row, report_frame, write_report
 from bus_seg.registration.settings import RegistrationSettings
+from bus_seg.registration.workers import die_with_parent
 
 logger = logging.getLogger(__name__)
 
@@ -97,6 +100,9 @@ def register_cohort(
     if not isinstance(workers, int) or workers < 1:
         raise ConfigError(f"workers={workers!r} must be a whole number of at least 1")
     out_dir = Path(out_dir)
+    if settings.qc:
+        check_qc_dpi(settings.qc_dpi)
+    check_out_dir(out_dir)
     manifest = read_manifest(
         manifest_path,
         require_tract=settings.needle != "auto",
@@ -181,17 +187,36 @@ def _register_records(
                 bar.update()
         else:
             context = multiprocessing.get_context("spawn")
-            with ProcessPoolExecutor(min(workers, len(pending)), mp_context=context) as pool:
-                futures = [
-                    pool.submit(process_case, record, settings, out_dir, use_cache)
+            with ProcessPoolExecutor(
+                min(workers, len(pending)),
+                mp_context=context,
+                initializer=die_with_parent,
+                initargs=(os.getpid(),),
+            ) as pool:
+                futures = {
+                    pool.submit(process_case, record, settings, out_dir, use_cache): record
                     for record in pending
-                ]
+                }
                 for future in as_completed(futures):
-                    rows.append(future.result())
+                    rows.append(_future_row(future, futures[future]))
                     bar.update()
     finally:
         bar.close()
     return rows
+
+
+def _future_row(future: Future, record: CaseRecord) -> dict[str, Any]:
+    """The row a worker returned, or a failed row if the worker itself died (killed, out of memory)."""
+    try:
+        return future.result()
+    except Exception as err:  # BrokenProcessPool and the like: this case fails, the run goes on
+        return failed_row(
+            record.case_id,
+            record.patient_id,
+            record.row,
+            f"the worker process registering this case stopped ({type(err).__name__}: {err}); "
+            "it was probably killed (out of memory?): rerun with fewer workers",
+        )
 
 
 def process_case(
@@ -223,13 +248,18 @@ def process_case(
         return row
     except BusSegError as err:
         message = str(err)
+    except OSError as err:  # the output folder, not the case: full disk, read-only, ...
+        message = output_error_message(err, out_dir)
     except Exception as err:  # a bug must not stop the cohort; the row names it
         logger.exception("unexpected error registering case %s", record.case_id)
         message = (
             f"unexpected error ({type(err).__name__}: {err}); this is a bug in bus_seg, please "
             "report it with the case's files"
         )
-    outputs.remove()
+    try:
+        outputs.remove()
+    except OSError as err:  # the failure handler itself must not raise
+        message += f" (its old outputs could not be removed: {err.strerror})"
     return failed_row(record.case_id, record.patient_id, record.row, message) | {
         "seconds": time.perf_counter() - start
     }
@@ -244,7 +274,7 @@ def cached_row(record: CaseRecord, settings: RegistrationSettings, out_dir: Path
     outputs = CaseOutputs.of(out_dir, record.case_id)
     try:
         key, qc = case_key(record, settings), qc_key(settings)
-    except BusSegError:
+    except (BusSegError, OSError):
         return None  # process_case reports it
     entry = read_entry(outputs, key)
     if entry is None or not _qc_current(entry, outputs, qc):

@@ -26,7 +26,10 @@ from typing import Any
 
 import pandas as pd
 
+from bus_seg.errors import InputError
 from bus_seg.io.atomic import atomic_path
+from bus_seg.io.csv_cells import neutralise_formulas, read_text_table
+from bus_seg.registration.outputs import output_error_message
 
 REPORT_COLUMNS: tuple[str, ...] = (
     "case_id",
@@ -69,9 +72,7 @@ REPORT_COLUMNS: tuple[str, ...] = (
 WARNING_SEPARATOR = " | "
 
 
-def failed_row(
-    case_id: str, patient_id: str | None, row: int | None, error: str
-) -> dict[str, Any]:
+def failed_row(case_id: str, patient_id: str | None, row: int | None, error: str) -> dict[str, Any]:
     """The report row of a case that did not register (``warnings`` still a list)."""
     return {
         "case_id": case_id,
@@ -108,7 +109,18 @@ def report_frame(rows: Iterable[Mapping[str, Any]]) -> pd.DataFrame:
 
 
 def write_report(frame: pd.DataFrame, path: str | Path) -> Path:
-    """Write the report as CSV atomically."""
-    with atomic_path(path) as tmp:
-        frame.to_csv(tmp, index=False)
-    return Path(path)
+    """Write the report as CSV atomically; text that a spreadsheet would run is quoted."""
+    path = Path(path)
+    try:
+        with atomic_path(path) as tmp:
+            neutralise_formulas(frame).to_csv(tmp, index=False)
+    except OSError as err:
+        raise InputError(
+            f"the report could not be written: {output_error_message(err, path.parent)}", path
+        ) from None
+    return path
+
+
+def read_report(path: str | Path) -> pd.DataFrame:
+    """Read a ``report.csv`` back: ids stay text (``NA``, ``null``, ``1_1_6`` as written)."""
+    return read_text_table(path, ("case_id", "patient_id", "status", "error", "warnings"))

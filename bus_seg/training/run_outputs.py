@@ -15,6 +15,7 @@ import torch
 from omegaconf import DictConfig
 
 from bus_seg.io.atomic import atomic_path, write_text_atomic
+from bus_seg.io.csv_cells import neutralise_formulas
 from bus_seg.provenance import git_commit
 
 
@@ -67,7 +68,7 @@ class RunOutputs:
 
     def write_split(self, table: pd.DataFrame) -> None:
         with atomic_path(self.split) as tmp:
-            table.to_csv(tmp, index=False)
+            neutralise_formulas(table).to_csv(tmp, index=False)
 
     @staticmethod
     def config_summary(cfg: DictConfig) -> dict[str, Any]:
