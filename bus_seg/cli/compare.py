@@ -81,14 +81,17 @@ def run_compare(cfg: DictConfig) -> ComparisonResult:
     """Compare the runs of a composed ``compare.yaml`` config and print where the outputs are."""
     from bus_seg.evaluation.compare import compare_runs
 
+    arms = cfg.get("arms")
     result = compare_runs(
-        list(cfg.runs),
+        None if arms else list(cfg.runs),
         cfg.out_dir,
         metrics=list(cfg.metrics),
         n_boot=int(cfg.n_boot),
         seed=int(cfg.seed),
         zero_method=str(cfg.zero_method),
         names=list(cfg.names) if cfg.get("names") else None,
+        arms=OmegaConf.to_container(arms) if arms else None,
+        patient_level=str(cfg.get("patient_level", "auto")),
     )
     print(
         f"[bus_seg] comparison: {result.paths['comparison_md']} (table: {result.paths['comparison_csv']})"
@@ -97,8 +100,8 @@ def run_compare(cfg: DictConfig) -> ComparisonResult:
 
 
 def require_runs(cfg: DictConfig, usage: str) -> None:
-    """Raise a ConfigError with ``usage`` when ``cfg.runs`` is not given."""
-    if OmegaConf.is_missing(cfg, "runs"):
+    """Raise a ConfigError with ``usage`` when neither ``cfg.runs`` nor ``cfg.arms`` is given."""
+    if (OmegaConf.is_missing(cfg, "runs") or cfg.runs is None) and not cfg.get("arms"):
         raise ConfigError(f"no runs given: {usage}")
 
 

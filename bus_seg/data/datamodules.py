@@ -30,7 +30,8 @@ class SegmentationDataModule(pl.LightningDataModule):
         batch_size: images per batch (per process under DDP).
         num_workers: DataLoader worker processes.
         split_fractions: train/val/test fractions of patients.
-        seed: split seed (the same seed gives the same split).
+        seed: seed of the loaders' shuffling and augmentation (the run's ``seed``).
+        split_seed: seed of the patient split (the same seed gives the same split); None: ``seed``.
         num_folds: k of k-fold cross-validation, or None.
         fold: the validation fold when ``num_folds`` is set.
         augment: training preset (``train`` or ``none``).
@@ -46,6 +47,7 @@ class SegmentationDataModule(pl.LightningDataModule):
         num_workers: int = 0,
         split_fractions: Sequence[float] = (0.7, 0.2, 0.1),
         seed: int = 42,
+        split_seed: int | None = None,
         num_folds: int | None = None,
         fold: int | None = None,
         augment: str = "train",
@@ -57,6 +59,7 @@ class SegmentationDataModule(pl.LightningDataModule):
         check_image_size(image_size)
         self.image_size, self.batch_size, self.num_workers = image_size, batch_size, num_workers
         self.split_fractions, self.seed = tuple(split_fractions), seed
+        self.split_seed = seed if split_seed is None else split_seed
         self.num_folds, self.fold = num_folds, fold
         self.augment, self.mean, self.std, self.pin_memory = augment, mean, std, pin_memory
         self.subsets: dict[str, list[SegmentationSample]] = {}
@@ -70,7 +73,7 @@ class SegmentationDataModule(pl.LightningDataModule):
         if self.datasets:
             return
         samples = self.load_samples()
-        self.subsets = split_by_patient(samples, self.split_fractions, self.seed, self.num_folds, self.fold)
+        self.subsets = split_by_patient(samples, self.split_fractions, self.split_seed, self.num_folds, self.fold)
         check_disjoint_patients(self.subsets)
         empty = [name for name in ("train", "val") if not self.subsets[name]]
         if empty:

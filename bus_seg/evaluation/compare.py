@@ -1,18 +1,27 @@
 """Paired comparison of evaluated runs on the same test images (the paper's model comparison).
 
-For each pair of runs and each metric, per-image values are aligned by image id and compared with
-the Wilcoxon signed-rank test, the paired t-test and a paired bootstrap interval of the mean
-difference (:mod:`bus_seg.evaluation.statistics`). Cancer and non-cancer pixels are also compared
-separately: per image (recall = TP/(TP+FN), specificity = TN/(TN+FP)) and pooled over all pixels.
+For each pair of runs (arms) and each metric, per-image values are aligned by image id and
+compared with the Wilcoxon signed-rank test, the paired t-test, a bootstrap interval of the mean
+difference and two effect sizes (:mod:`bus_seg.evaluation.statistics`). When a patient has several
+test images, the tests work on per-patient means and the interval on a cluster bootstrap over
+patients. Strip metrics and, where the runs have lesion masks, the whole-lesion metrics
+(``lesion_dice``, ``lesion_precision``, ``lesion_fp_area_mm2``) are compared. Cancer and
+non-cancer pixels are also compared separately: per image (recall = TP/(TP+FN), specificity =
+TN/(TN+FP)) and pooled over all pixels.
+
+An arm may hold several runs (training seeds) of one configuration on the same test set: each
+image's value is then the mean over the seeds, and the spread of each metric across seeds is
+reported beside the tests.
 """
 
 from __future__ import annotations
 
 import itertools
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from bus_seg.errors import ConfigError, InputError
@@ -29,7 +38,17 @@ from bus_seg.evaluation.run_files import (
 from bus_seg.evaluation.statistics import WILCOXON_ZERO_METHODS, paired_test
 from bus_seg.io.atomic import atomic_path, write_json_atomic
 
-DEFAULT_METRICS = ("pixel_acc", "dice", "recall")
+DEFAULT_METRICS = (
+    "pixel_acc",
+    "dice",
+    "recall",
+    "lesion_dice",
+    "lesion_precision",
+    "lesion_fp_area_mm2",
+)
+# Metrics that exist only where the cohort has lesion masks: skipped (with a note) elsewhere.
+OPTIONAL_PREFIX = "lesion_"
+PATIENT_LEVEL_CHOICES = ("auto", "never")
 # Per-class pixel accuracy: class name -> (per-image column, correct count, other count).
 CLASS_COLUMNS = {
     "cancer": ("recall", "tp", "fn"),
@@ -44,9 +63,12 @@ class ComparisonResult:
 
     Attributes:
         tests: one row per (run A, run B, metric): means, mean difference with its bootstrap
-            interval, Wilcoxon and t-test P values, and a note. Class rows have metric
-            ``cancer pixels`` / ``non-cancer pixels``.
+            interval, Wilcoxon and t-test P values, effect sizes (``rank_biserial``,
+            ``cohens_dz``), the unit of the tests (``image`` or ``patient``) and a note. Class rows
+            have metric ``cancer pixels`` / ``non-cancer pixels``.
         pooled_classes: per run and class: reference pixels, correctly predicted pixels, accuracy.
+        seed_spread: per arm and metric with several seeds: the per-seed means' mean, SD, min
+            and max (empty when every arm is one run).
         notes: warnings about the inputs (e.g. reference pixel counts differing between runs).
         paths: output name -> file (``comparison_md``, ``comparison_json``, ``comparison_csv``,
             ``paired_plot``).
@@ -56,6 +78,7 @@ class ComparisonResult:
     pooled_classes: pd.DataFrame
     notes: list[str]
     paths: dict[str, Path]
+    seed_spread: pd.DataFrame = field(default_factory=pd.DataFrame)
 
 
 def _listed(ids: Sequence[str]) -> str:
@@ -96,6 +119,79 @@ def load_run_tables(
     if len(set(labels)) != len(labels):
         raise ConfigError(f"run names repeat ({labels}); give distinct names")
     return {label: read_per_image(path) for label, path in zip(labels, paths, strict=True)}
+
+
+def load_arm_tables(
+    arms: Mapping[str, Sequence[str | Path] | str | Path],
+) -> dict[str, list[pd.DataFrame]]:
+    """Per arm, the per-image tables of its runs (one per seed), from folders, files or globs.
+
+    Raises:
+        ConfigError: an arm without runs.
+        InputError: a run without a readable per-image table.
+    """
+    loaded = {}
+    for arm, runs in arms.items():
+        runs = [runs] if isinstance(runs, str | Path) else list(runs)
+        if not runs:
+            raise ConfigError(f"arms.{arm} lists no run; give its run folders (one per seed)")
+        paths = [find_run_file(path, "per_image.csv") for path in expand_run_paths(runs)]
+        loaded[str(arm)] = [read_per_image(path) for path in paths]
+    return loaded
+
+
+def average_seeds(arm: str, seeds: Sequence[pd.DataFrame]) -> pd.DataFrame:
+    """One per-image table of an arm: each numeric column averaged over its seeds (NaN skipped).
+
+    Raises:
+        InputError: the seeds were evaluated on different test images.
+    """
+    reference = set(seeds[0]["image_id"])
+    for index, table in enumerate(seeds[1:], start=2):
+        if set(table["image_id"]) != reference:
+            raise InputError(
+                f"arm {arm!r}: run {index} was evaluated on other test images than run 1; the "
+                "seeds of an arm must share one test set (fix data.split_seed, not seed)"
+            )
+    if len(seeds) == 1:
+        return seeds[0]
+    stacked = pd.concat(seeds, ignore_index=True)
+    numeric = [
+        c for c in stacked.columns if c != "image_id" and pd.api.types.is_numeric_dtype(stacked[c])
+    ]
+    averaged = stacked.groupby("image_id", sort=True)[numeric].mean()
+    if "patient_id" in stacked.columns:
+        averaged.insert(
+            0, "patient_id", stacked.groupby("image_id", sort=True)["patient_id"].first()
+        )
+    return averaged.reset_index()
+
+
+def seed_spread(
+    seeds: Mapping[str, Sequence[pd.DataFrame]], metrics: Sequence[str]
+) -> pd.DataFrame:
+    """Per arm with several seeds and metric: per-seed means (over images), their mean, SD, min, max."""
+    rows = []
+    for arm, tables in seeds.items():
+        if len(tables) < 2:
+            continue
+        for metric in metrics:
+            means = np.array(
+                [t[metric].mean() if metric in t.columns else np.nan for t in tables], dtype=float
+            )
+            finite = means[np.isfinite(means)]
+            rows.append(
+                {
+                    "arm": arm,
+                    "metric": metric,
+                    "n_seeds": int(finite.size),
+                    "mean": float(finite.mean()) if finite.size else np.nan,
+                    "sd": float(finite.std(ddof=1)) if finite.size > 1 else np.nan,
+                    "min": float(finite.min()) if finite.size else np.nan,
+                    "max": float(finite.max()) if finite.size else np.nan,
+                }
+            )
+    return pd.DataFrame(rows, columns=["arm", "metric", "n_seeds", "mean", "sd", "min", "max"])
 
 
 def align_tables(tables: Mapping[str, pd.DataFrame]) -> dict[str, pd.DataFrame]:
@@ -176,7 +272,7 @@ def pooled_class_table(aligned: Mapping[str, pd.DataFrame]) -> pd.DataFrame:
 
 
 def _is_ratio(metric: str) -> bool:
-    return not metric.startswith("hd95")
+    return not (metric.startswith("hd95") or metric.endswith(("_mm2", "_px")))
 
 
 def _percent_or_value(value: float, ratio: bool, signed: bool = False) -> str:
@@ -202,7 +298,10 @@ def _test_rows_markdown(rows: pd.DataFrame, run_a: str, run_b: str, label: str) 
                 "P (Wilcoxon)": format_value(row.p_wilcoxon, 4),
                 "P (t)": format_value(row.p_ttest, 4),
                 f"mean diff {run_a} − {run_b} [95% CI]": f"{diff}{unit} {ci}",
-                "n images": row.n,
+                "r (rank-biserial)": format_value(row.rank_biserial, 2),
+                "d_z": format_value(row.cohens_dz, 2),
+                "n": f"{row.n} {row.unit}s"
+                + (f" ({row.n_images} images)" if row.unit == "patient" else ""),
             }
         )
     return pd.DataFrame(table)
@@ -221,6 +320,7 @@ def _write_outputs(
     aligned: Mapping[str, pd.DataFrame],
     metrics: Sequence[str],
     settings: dict[str, object],
+    spread: pd.DataFrame,
 ) -> dict[str, Path]:
     paths: dict[str, Path] = {}
     with atomic_path(out_dir / "comparison.csv") as tmp:
@@ -233,6 +333,7 @@ def _write_outputs(
             "settings": settings,
             "tests": _records(tests),
             "pooled_classes": _records(pooled),
+            "seed_spread": _records(spread),
             "notes": notes,
         },
     )
@@ -251,9 +352,16 @@ def _write_outputs(
 
     report = Report("Paired comparison: " + " vs ".join(aligned))
     n_images = len(next(iter(aligned.values())))
+    units = sorted(set(tests["unit"])) if not tests.empty else ["image"]
     report.paragraph(
         f"{n_images} test images, the same in every run. Values are per-image means over the images "
-        "where the metric is defined (n images); differences are A − B in percentage points (pp) for ratios."
+        "where the metric is defined; differences are A − B in percentage points (pp) for ratios. "
+        + (
+            "Patients have several test images: tests and effect sizes use per-patient means, the "
+            "interval a cluster bootstrap over patients (n counts patients)."
+            if "patient" in units
+            else "Each patient has one test image: images are the independent units."
+        )
     )
     for (run_a, run_b), rows in tests.groupby(["run_a", "run_b"], sort=False):
         report.heading(f"{run_a} vs {run_b}")
@@ -265,6 +373,13 @@ def _write_outputs(
                 "Per-class pixel accuracy (cancer: TP/(TP+FN); non-cancer: TN/(TN+FP)), per image:"
             )
             report.table(_test_rows_markdown(class_rows, run_a, run_b, "class"))
+    if not spread.empty:
+        report.heading("Spread across seeds")
+        report.paragraph(
+            "Arms with several runs (training seeds) on the same test set: each image's value in the "
+            "tests above is its mean over the seeds; here, each seed's per-image mean, summarised."
+        )
+        report.table(spread)
     if not pooled.empty:
         report.heading("Pooled pixel counts per class")
         shown = pooled.assign(accuracy=[_percent_or_value(v, True) for v in pooled["accuracy"]])
@@ -274,10 +389,18 @@ def _write_outputs(
         [
             f"Wilcoxon signed-rank (scipy.stats.wilcoxon, two-sided, zero_method={settings['zero_method']!r}, "
             "method='auto': exact without ties/zeros for n ≤ 50, exact permutation for n ≤ 13 with them, "
-            "normal approximation otherwise).",
+            "normal approximation otherwise, without continuity correction (correction=False)).",
             "Paired t-test (scipy.stats.ttest_rel, two-sided).",
-            f"95% CI of the mean difference: paired BCa bootstrap (scipy.stats.bootstrap, "
-            f"{settings['n_boot']} resamples, seed {settings['seed']}).",
+            "When a patient has several test images (patient_level=auto), both tests and the effect "
+            "sizes use one value per patient: the mean over its images. patient_level=never treats "
+            "every image as independent.",
+            f"95% CI of the mean difference: paired BCa bootstrap over images (scipy.stats.bootstrap), "
+            f"or, with several images per patient, a percentile cluster bootstrap that resamples whole "
+            f"patients; {settings['n_boot']} resamples, seed {settings['seed']}.",
+            "Effect sizes: matched-pairs rank-biserial correlation r = (R+ − R−)/(R+ + R−) of the "
+            "Wilcoxon signed ranks, and Cohen's d_z = mean difference / SD of the differences.",
+            "Fewer than 10 independent units (patients or images) get a warning note: P values, "
+            "intervals and effect sizes are unreliable there.",
             "Images where a metric is undefined in either run (NaN, e.g. recall without reference cancer) are left out of that test.",
             "P values are not corrected for multiple comparisons.",
         ]
@@ -291,7 +414,7 @@ def _write_outputs(
 
 
 def compare_runs(
-    tables: Mapping[str, pd.DataFrame] | Sequence[str | Path],
+    tables: Mapping[str, pd.DataFrame] | Sequence[str | Path] | None,
     out_dir: str | Path,
     *,
     metrics: Sequence[str] = DEFAULT_METRICS,
@@ -299,30 +422,48 @@ def compare_runs(
     seed: int = 0,
     zero_method: str = "wilcox",
     names: Sequence[str] | None = None,
+    arms: Mapping[str, Sequence[str | Path] | str | Path] | None = None,
+    patient_level: str = "auto",
 ) -> ComparisonResult:
-    """Compare every pair of runs on the same test images and write the comparison files.
+    """Compare every pair of runs (or arms) on the same test images and write the comparison files.
 
     Writes ``comparison.md`` (the paper's layout: metric | model A | model B | P (Wilcoxon) |
-    P (t) | mean difference [95% CI]), ``comparison.json``, ``comparison.csv`` and
-    ``paired_plot.png`` into ``out_dir``.
+    P (t) | mean difference [95% CI] | effect sizes | n), ``comparison.json``, ``comparison.csv``
+    and ``paired_plot.png`` into ``out_dir``.
 
     Args:
-        tables: run name -> per-image table, or run folders / ``per_image.csv`` paths / globs.
+        tables: run name -> per-image table, or run folders / ``per_image.csv`` paths / globs;
+            None when ``arms`` is given.
         out_dir: output folder (created when missing).
-        metrics: per-image columns to compare.
+        metrics: per-image columns to compare; ``lesion_*`` columns are skipped (with a note)
+            unless every run has them.
         n_boot: bootstrap resamples for the interval of the mean difference.
         seed: bootstrap seed.
         zero_method: Wilcoxon treatment of zero differences ("wilcox", "pratt" or "zsplit").
         names: display names of runs given as paths (default: their ``run_name``).
+        arms: arm name -> its runs (folders, files or globs; one per training seed), instead of
+            ``tables``: each image's value is its mean over the arm's seeds, and the spread
+            across seeds is reported.
+        patient_level: ``"auto"`` tests per-patient means (and bootstraps patients) when a
+            patient has several images; ``"never"`` treats images as independent.
 
     Returns:
         The :class:`ComparisonResult`.
 
     Raises:
         InputError: fewer than two runs, unreadable tables or different test images.
-        ConfigError: an unknown metric, bad names or zero_method.
+        ConfigError: an unknown metric, bad names, zero_method or patient_level, or both
+            ``tables`` and ``arms``.
     """
-    if not isinstance(tables, Mapping):
+    if (tables is None) == (arms is None):
+        raise ConfigError(
+            "give the runs either as runs=[...] or as arms={name: [runs]}, one of the two"
+        )
+    seeds: dict[str, list[pd.DataFrame]] = {}
+    if arms is not None:
+        seeds = load_arm_tables(arms)
+        tables = {arm: average_seeds(arm, runs) for arm, runs in seeds.items()}
+    elif not isinstance(tables, Mapping):
         tables = load_run_tables(tables, names)
     if n_boot < 1:
         raise ConfigError(f"n_boot must be a positive number of bootstrap resamples, got {n_boot}")
@@ -330,9 +471,20 @@ def compare_runs(
         raise ConfigError(
             f"zero_method must be one of {WILCOXON_ZERO_METHODS}, got {zero_method!r}"
         )
+    if patient_level not in PATIENT_LEVEL_CHOICES:
+        raise ConfigError(
+            f"patient_level must be one of {PATIENT_LEVEL_CHOICES}, got {patient_level!r}"
+        )
     if not metrics:
         raise ConfigError("metrics is empty; name at least one per-image column, e.g. [dice]")
     aligned = align_tables(tables)
+    skipped = [
+        metric
+        for metric in metrics
+        if metric.startswith(OPTIONAL_PREFIX)
+        and not all(metric in table.columns for table in aligned.values())
+    ]
+    metrics = [metric for metric in metrics if metric not in skipped]
     _check_columns(aligned, metrics)
     compared = [(metric, metric) for metric in metrics]
     compared += [
@@ -340,12 +492,19 @@ def compare_runs(
         for class_name, (column, _, _) in CLASS_COLUMNS.items()
         if all(column in table.columns for table in aligned.values())
     ]
+    first = next(iter(aligned.values()))
+    groups = (
+        first["patient_id"].astype(str).to_numpy()
+        if patient_level == "auto" and "patient_id" in first.columns
+        else None
+    )
     rows = []
     for run_a, run_b in itertools.combinations(aligned, 2):
         for label, column in compared:
             result = paired_test(
                 aligned[run_a][column].to_numpy(dtype=float),
                 aligned[run_b][column].to_numpy(dtype=float),
+                groups=groups,
                 n_boot=n_boot,
                 seed=seed,
                 zero_method=zero_method,
@@ -362,14 +521,33 @@ def compare_runs(
     tests = pd.DataFrame(rows)
     pooled = pooled_class_table(aligned)
     notes = _reference_notes(aligned)
-    notes += [f"{r.run_a} vs {r.run_b}, {r.metric}: {r.note}" for r in tests.itertuples() if r.note]
+    if skipped:
+        notes.append(
+            f"{', '.join(skipped)} skipped: not every run has lesion masks (lesion_* columns)"
+        )
+    small = sorted({r.note.split("; ")[-1] for r in tests.itertuples() if "unreliable" in r.note})
+    notes += small
+    notes += [
+        f"{r.run_a} vs {r.run_b}, {r.metric}: {note}"
+        for r in tests.itertuples()
+        for note in r.note.split("; ")
+        if note and "unreliable" not in note
+    ]
+    spread = seed_spread(seeds, metrics)
     settings = {
         "metrics": list(metrics),
         "n_boot": n_boot,
         "seed": seed,
         "zero_method": zero_method,
-        "ci": "paired BCa bootstrap, 95%",
+        "continuity_correction": False,
+        "patient_level": patient_level,
+        "unit": sorted(set(tests["unit"])) if not tests.empty else [],
+        "ci": "paired BCa bootstrap over images, or percentile cluster bootstrap over patients; 95%",
+        "effect_sizes": "rank-biserial r (matched pairs), Cohen's d_z",
         "tests": "two-sided",
+        "arms": {arm: len(runs) for arm, runs in seeds.items()} or None,
     }
-    paths = _write_outputs(Path(out_dir), tests, pooled, notes, aligned, metrics, settings)
-    return ComparisonResult(tests=tests, pooled_classes=pooled, notes=notes, paths=paths)
+    paths = _write_outputs(Path(out_dir), tests, pooled, notes, aligned, metrics, settings, spread)
+    return ComparisonResult(
+        tests=tests, pooled_classes=pooled, notes=notes, paths=paths, seed_spread=spread
+    )

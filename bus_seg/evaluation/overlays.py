@@ -30,7 +30,7 @@ PANEL_HEIGHT_IN = 4.0
 MAX_PANEL_WIDTH_IN = 6.0
 LEGEND_ENTRY_WIDTH_IN = 2.0
 LEGEND_ROW_HEIGHT_IN = 0.3
-TITLE_HEIGHT_IN = 0.65
+TITLE_HEIGHT_IN = 0.85
 
 
 def _fill(
@@ -149,6 +149,7 @@ class OverlayRenderer:
         *,
         dice: float,
         lesion_dice: float = float("nan"),
+        caption: str | None = None,
     ) -> Path:
         """Draw one sample and save it as a PNG.
 
@@ -157,6 +158,7 @@ class OverlayRenderer:
             path: PNG to write.
             dice: Dice on the sampled strip (shown in the panel title).
             lesion_dice: Dice against the full lesion (shown when the lesion panel is drawn).
+            caption: a second title line (e.g. the whole-lesion figures of the image).
         """
         for contour in self.outlines:
             contour.remove()
@@ -202,5 +204,6 @@ class OverlayRenderer:
             ax.set_xlim(-0.5, width - 0.5)
             ax.set_ylim(height - 0.5, -0.5)
         self._layout(height, width)
-        self.figure.suptitle(f"{sample.image_id} (patient {sample.patient_id})", fontsize=11)
+        title = f"{sample.image_id} (patient {sample.patient_id})"
+        self.figure.suptitle(title + (f"\n{caption}" if caption else ""), fontsize=11)
         return save_figure(self.figure, path, dpi=self.dpi, compress_level=1)

@@ -30,13 +30,15 @@ EMPTY_IMAGE_RULES = {
     "precision": "NaN when nothing is predicted cancer",
     "specificity": "NaN when the reference has no non-cancer pixel",
     "pixel_acc": "NaN when the image has no labelled pixel",
-    "no_labelled_pixel": "an image without any labelled pixel scores NaN on every strip metric",
     "hd95": "95th-percentile symmetric boundary distance between predicted cancer (within "
     "labelled pixels) and reference cancer; NaN when either is empty; hd95_mm is NaN "
     "when the pixel size is unknown",
     "lesion": "lesion_* compare the prediction over the whole image with the full lesion mask "
     "(only pixels outside the image, such as padding to a square, are left out), same rules as "
-    "above",
+    "above; lesion_fp_area_mm2 is the area predicted cancer outside the lesion (NaN when the "
+    "pixel size is unknown)",
+    "no_labelled_pixel": "an image without any labelled pixel scores NaN on every strip metric "
+    "(in the logged metrics and in this table alike)",
     "per_image_means": "per-image summaries skip NaN images; per_image/<metric>/n counts the "
     "images used",
     "pooled": "pooled figures sum tp/fp/tn/fn over all labelled test pixels, then take the "
@@ -104,7 +106,9 @@ def per_image_table(samples: Sequence[EvalSample]) -> pd.DataFrame:
     ``recall``, ``precision``, ``specificity``), ``hd95_px`` (and ``hd95_mm`` when any pixel size
     is known), ``n_labelled``, ``n_ref_cancer``, ``n_pred_cancer`` (predicted cancer among labelled
     pixels), ``tp``, ``fp``, ``tn``, ``fn``, ``spacing_mm``; and, when any sample has a lesion
-    mask, ``lesion_dice``, ``lesion_recall``, ``lesion_precision`` and ``n_lesion``.
+    mask, ``lesion_dice``, ``lesion_recall``, ``lesion_precision``, ``n_lesion``,
+    ``lesion_fp_px`` (pixels predicted cancer outside the lesion) and ``lesion_fp_area_mm2`` (that
+    area in mm², NaN when the pixel size is unknown).
 
     Raises:
         InputError: see :func:`validate_samples`.
@@ -119,7 +123,7 @@ def per_image_table(samples: Sequence[EvalSample]) -> pd.DataFrame:
     )
     n_labelled = counts.sum(dim=1).numpy()
     for name, values in _scores(counts).items():
-        table[name] = np.where(n_labelled > 0, values, np.nan)
+        table[name] = values
     hd95_px = np.array(
         [hd95((s.pred == 1) & (s.target != IGNORE_INDEX), s.target == 1) for s in samples]
     )
@@ -145,4 +149,10 @@ def per_image_table(samples: Sequence[EvalSample]) -> pd.DataFrame:
             table.loc[rows, f"lesion_{name}"] = lesion[name]
         table["n_lesion"] = pd.array([pd.NA] * len(table), dtype="Int64")
         table.loc[rows, "n_lesion"] = [int((s.lesion_mask == 1).sum()) for s in with_lesion]
+        outside = [int(((s.pred == 1) & (s.lesion_mask == 0)).sum()) for s in with_lesion]
+        table["lesion_fp_px"] = pd.array([pd.NA] * len(table), dtype="Int64")
+        table.loc[rows, "lesion_fp_px"] = outside
+        area = np.array([np.nan if s.spacing_mm is None else s.spacing_mm**2 for s in with_lesion])
+        table["lesion_fp_area_mm2"] = np.nan
+        table.loc[rows, "lesion_fp_area_mm2"] = np.array(outside, dtype=float) * area
     return table

@@ -15,25 +15,68 @@ from bus_seg.errors import InputError
 GLOB_CHARACTERS = frozenset("*?[")
 
 
+RUN_FILES = ("metrics.json", "per_image.csv")
+
+
+def _is_run_entry(path: Path) -> bool:
+    """A run folder or one of its files; not the other entries of a multirun folder
+    (``multirun.yaml``, ``multirun_summary.csv``, ``optimization_results.yaml``, hidden folders)."""
+    if path.name.startswith("."):
+        return False
+    return path.is_dir() or path.name in RUN_FILES
+
+
+def _holds_run_files(folder: Path) -> bool:
+    """A run folder: its ``metrics.json``/``per_image.csv``, or an evaluation folder just below."""
+    return any((folder / name).is_file() for name in RUN_FILES) or any(
+        folder.glob("*/per_image.csv")
+    )
+
+
+def _run_folders_below(folder: Path) -> list[Path]:
+    """The runs of a folder of runs (a multirun folder, or one holding several run folders);
+    ``[folder]`` for a run folder."""
+    if any((folder / name).is_file() for name in RUN_FILES):
+        return [folder]
+    runs = sorted(
+        (
+            child
+            for child in folder.iterdir()
+            if child.is_dir() and _is_run_entry(child) and _holds_run_files(child)
+        ),
+        key=lambda child: (len(child.name), child.name),
+    )
+    is_multirun = (folder / "multirun.yaml").is_file()
+    return runs if runs and (is_multirun or len(runs) > 1) else [folder]
+
+
 def expand_run_paths(patterns: Iterable[str | Path]) -> list[Path]:
-    """Paths as given, with glob patterns (``*``, ``?``, ``[``; ``**`` recursive) expanded and sorted.
+    """Runs given as paths, folders of runs, or glob patterns (``*``, ``?``, ``[``; ``**`` recursive).
+
+    A glob keeps run folders and run files (``metrics.json``, ``per_image.csv``) and skips the
+    other entries of a multirun folder, so ``'logs/train/multiruns/<date>/*'`` works as written.
+    A folder that is not itself a run but holds runs (a multirun folder) stands for those runs.
 
     Raises:
-        InputError: a pattern matches nothing.
+        InputError: a pattern matches no run.
     """
     paths: list[Path] = []
     for pattern in patterns:
         text = str(pattern)
         if GLOB_CHARACTERS & set(text):
-            matches = sorted(glob.glob(text, recursive=True))
-            if not matches:
+            matches = [Path(match) for match in sorted(glob.glob(text, recursive=True))]
+            runs = [match for match in matches if _is_run_entry(match)]
+            if not runs:
+                skipped = f" (only {', '.join(m.name for m in matches[:5])})" if matches else ""
                 raise InputError(
-                    "glob pattern matches no file or folder; check the pattern and the working folder",
+                    f"glob pattern matches no run folder or run file{skipped}; check the pattern "
+                    "and the working folder",
                     text,
                 )
-            paths.extend(Path(match) for match in matches)
         else:
-            paths.append(Path(text))
+            runs = [Path(text)]
+        for run in runs:
+            paths.extend(_run_folders_below(run) if run.is_dir() else [run])
     return paths
 
 
@@ -91,7 +134,8 @@ def flatten_metrics(metrics: Mapping, prefix: str = "") -> dict[str, object]:
 
 
 def read_metrics(path: str | Path) -> dict[str, object]:
-    """Read a run's ``metrics.json`` as a flat dict.
+    """Read a run's ``metrics.json`` as a flat dict: the ``metrics`` of the shared layout
+    (:mod:`bus_seg.metrics_file`) plus ``run_name``; older files flattened to ``a/b/c`` keys.
 
     Raises:
         InputError: the file is not valid JSON or not a JSON object.
@@ -105,6 +149,13 @@ def read_metrics(path: str | Path) -> dict[str, object]:
         ) from err
     if not isinstance(metrics, dict):
         raise InputError("metrics JSON must hold an object of name: value", path)
+    if str(metrics.get("schema", "")).startswith("bus_seg.metrics/") and isinstance(
+        metrics.get("metrics"), Mapping
+    ):
+        flat = dict(metrics["metrics"])
+        if isinstance(metrics.get("run_name"), str):
+            flat["run_name"] = metrics["run_name"]
+        return flat
     return flatten_metrics(metrics)
 
 
@@ -144,8 +195,9 @@ def read_run_metrics(path: str | Path) -> dict[str, object]:
     """All metrics of one run, flat: its ``metrics.json`` merged with its evaluation's.
 
     ``path`` is a run folder or a ``metrics.json``. A training run keeps its own ``metrics.json``
-    (e.g. ``metrics/test/dice``) and the evaluation's (``pooled/dice``, ``per_image/dice/mean``)
-    beside the ``per_image.csv`` somewhere below; both are read, so either naming can be chosen.
+    (``test/dice``, ``test/lesion_dice``, ``val/dice``, ...) and the evaluation's beside the
+    ``per_image.csv`` below (the same ``test/*`` names plus ``test/per_image/<metric>/<statistic>``);
+    both are read into one dict.
 
     Raises:
         InputError: the path is missing, holds no metrics, or holds several evaluations.

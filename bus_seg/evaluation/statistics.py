@@ -12,6 +12,7 @@ import warnings
 from dataclasses import asdict, dataclass
 
 import numpy as np
+import pandas as pd
 from scipy import stats
 
 WILCOXON_ZERO_METHODS = ("wilcox", "pratt", "zsplit")
@@ -58,18 +59,30 @@ def t_interval(values: np.ndarray, confidence_level: float = 0.95) -> tuple[floa
     return float(low), float(high)
 
 
+SMALL_N = 10
+CONTINUITY_CORRECTION = False
+
+
 @dataclass(frozen=True)
 class PairedTest:
     """Paired comparison of two sets of per-image values (A − B).
 
     Attributes:
-        n: number of pairs used (pairs with a NaN on either side are dropped).
-        mean_a, mean_b: means of A and B over those pairs.
-        mean_diff: mean of A − B.
-        ci_low, ci_high: bootstrap confidence interval of ``mean_diff``.
-        p_wilcoxon, wilcoxon_statistic: Wilcoxon signed-rank test (two-sided).
-        p_ttest, t_statistic: paired t-test (two-sided).
-        note: why a figure was set by rule instead of computed; empty when none was.
+        n: number of independent units the tests used: images, or patients when ``unit`` is
+            ``"patient"`` (pairs with a NaN on either side are dropped first).
+        mean_a, mean_b: means of A and B over the images used.
+        mean_diff: mean of A − B over the images used.
+        ci_low, ci_high: bootstrap confidence interval of ``mean_diff`` (paired BCa over images,
+            or a cluster bootstrap over patients).
+        p_wilcoxon, wilcoxon_statistic: Wilcoxon signed-rank test (two-sided) on the per-unit
+            differences (per-patient means when ``unit`` is ``"patient"``).
+        p_ttest, t_statistic: paired t-test (two-sided) on the same differences.
+        rank_biserial: matched-pairs rank-biserial correlation r = (R+ − R−) / (R+ + R−) of the
+            signed ranks the Wilcoxon test used (−1 to 1; positive: A higher).
+        cohens_dz: Cohen's d_z = mean difference / SD of the differences (ddof 1), per unit.
+        unit: ``"image"`` or ``"patient"``.
+        n_images: images used.
+        note: why a figure was set by rule, and small-sample warnings; empty when none.
     """
 
     n: int
@@ -82,6 +95,10 @@ class PairedTest:
     wilcoxon_statistic: float
     p_ttest: float
     t_statistic: float
+    rank_biserial: float = math.nan
+    cohens_dz: float = math.nan
+    unit: str = "image"
+    n_images: int = 0
     note: str = ""
 
     def to_dict(self) -> dict[str, float | int | str]:
@@ -121,10 +138,66 @@ def bootstrap_mean_difference(
     return float(result.confidence_interval.low), float(result.confidence_interval.high)
 
 
+def rank_biserial(diff: np.ndarray, zero_method: str = "wilcox") -> float:
+    """Matched-pairs rank-biserial correlation of paired differences (Kerby 2014).
+
+    r = (R+ − R−) / S, where R+ and R− sum the ranks of |d| of the positive and negative
+    differences and S is the sum of all ranks used. Zero differences follow ``zero_method`` as in
+    :func:`scipy.stats.wilcoxon`: ``"wilcox"`` drops them before ranking, ``"pratt"`` ranks them
+    then drops them, ``"zsplit"`` keeps their ranks in S (split evenly between the signs). NaN
+    when no rank is left.
+    """
+    diff = np.asarray(diff, dtype=float)
+    if zero_method == "wilcox":
+        diff = diff[diff != 0]
+    ranks = stats.rankdata(np.abs(diff))
+    plus, minus = ranks[diff > 0].sum(), ranks[diff < 0].sum()
+    total = ranks.sum() if zero_method == "zsplit" else plus + minus
+    return float((plus - minus) / total) if total > 0 else math.nan
+
+
+def cohens_dz(diff: np.ndarray) -> float:
+    """Cohen's d_z of paired differences: mean / SD (ddof 1); NaN for fewer than 2 or SD 0."""
+    diff = np.asarray(diff, dtype=float)
+    if diff.size < 2:
+        return math.nan
+    sd = diff.std(ddof=1)
+    return float(diff.mean() / sd) if sd > 0 else math.nan
+
+
+def cluster_bootstrap_mean_difference(
+    a: np.ndarray,
+    b: np.ndarray,
+    groups: np.ndarray,
+    *,
+    n_boot: int,
+    seed: int,
+    confidence_level: float = 0.95,
+) -> tuple[float, float]:
+    """Percentile interval of the image-level mean(A − B), resampling whole patients.
+
+    Each resample draws as many patients as there are, with replacement, and takes every image
+    of each drawn patient; the statistic is the mean difference over those images. Images of one
+    patient thus stay together, as their errors are not independent.
+    """
+    diff = np.asarray(a, dtype=float) - np.asarray(b, dtype=float)
+    if diff.size == 0:
+        return math.nan, math.nan
+    _, index = np.unique(np.asarray(groups), return_inverse=True)
+    sums = np.bincount(index, weights=diff)
+    counts = np.bincount(index).astype(float)
+    draws = np.random.default_rng(seed).integers(0, sums.size, size=(n_boot, sums.size))
+    means = sums[draws].sum(axis=1) / counts[draws].sum(axis=1)
+    alpha = (1 - confidence_level) / 2
+    low, high = np.quantile(means, [alpha, 1 - alpha])
+    return float(low), float(high)
+
+
 def paired_test(
     a: np.ndarray,
     b: np.ndarray,
     *,
+    groups: np.ndarray | None = None,
     n_boot: int = 10000,
     seed: int = 0,
     zero_method: str = "wilcox",
@@ -134,14 +207,22 @@ def paired_test(
 
     Wilcoxon signed-rank (``scipy.stats.wilcoxon``, ``method="auto"``: exact for up to 50 pairs
     without ties or zero differences, an exact permutation test for up to 13 pairs with them, the
-    normal approximation otherwise). ``zero_method`` decides what zero differences do: ``"wilcox"``
-    (default, SciPy's and the textbook choice) drops them, ``"pratt"`` ranks them then drops them,
-    ``"zsplit"`` splits their ranks between signs. When every difference is zero there is no
-    evidence of a difference: both P values are 1.0 and ``note`` says so.
+    normal approximation otherwise, without continuity correction). ``zero_method`` decides what
+    zero differences do: ``"wilcox"`` (default, SciPy's and the textbook choice) drops them,
+    ``"pratt"`` ranks them then drops them, ``"zsplit"`` splits their ranks between signs. When
+    every difference is zero there is no evidence of a difference: both P values are 1.0 and
+    ``note`` says so.
+
+    When ``groups`` (patient ids) holds a patient with several images, the images are not
+    independent: the tests and effect sizes use one value per patient (the mean of its images'
+    differences) and the interval of the mean difference comes from a cluster bootstrap over
+    patients (:func:`cluster_bootstrap_mean_difference`). ``unit`` says which was done. A note
+    warns when fewer than 10 units are compared.
 
     Args:
         a: per-image values of model A.
         b: per-image values of model B, same images in the same order.
+        groups: patient id of each image, or None (every image its own unit).
         n_boot: bootstrap resamples for the interval of the mean difference.
         seed: seed of the bootstrap generator (same seed, same interval).
         zero_method: Wilcoxon treatment of zero differences (see above).
@@ -151,22 +232,40 @@ def paired_test(
         The :class:`PairedTest`.
 
     Raises:
-        ValueError: ``a`` and ``b`` differ in length or ``zero_method`` is unknown.
+        ValueError: ``a``, ``b`` and ``groups`` differ in length or ``zero_method`` is unknown.
     """
     a, b = np.asarray(a, dtype=float), np.asarray(b, dtype=float)
     if a.shape != b.shape:
         raise ValueError(f"paired values need the same length, got {a.shape} and {b.shape}")
+    if groups is not None and len(groups) != a.size:
+        raise ValueError(f"groups needs one patient id per pair, got {len(groups)} for {a.size}")
     if zero_method not in WILCOXON_ZERO_METHODS:
         raise ValueError(f"zero_method must be one of {WILCOXON_ZERO_METHODS}, got {zero_method!r}")
     keep = np.isfinite(a) & np.isfinite(b)
     a, b = a[keep], b[keep]
-    n = int(a.size)
+    n_images = int(a.size)
     nan = math.nan
-    mean_a, mean_b = (float(a.mean()), float(b.mean())) if n else (nan, nan)
+    mean_a, mean_b = (float(a.mean()), float(b.mean())) if n_images else (nan, nan)
+    clustered = groups is not None and len(set(np.asarray(groups)[keep].tolist())) < n_images
+    if clustered:
+        kept_groups = np.asarray(groups)[keep]
+        ci_low, ci_high = cluster_bootstrap_mean_difference(
+            a, b, kept_groups, n_boot=n_boot, seed=seed, confidence_level=confidence_level
+        )
+        per_patient = pd.DataFrame({"g": kept_groups, "a": a, "b": b}).groupby("g", sort=True)
+        a, b = per_patient["a"].mean().to_numpy(), per_patient["b"].mean().to_numpy()
+    else:
+        ci_low, ci_high = bootstrap_mean_difference(
+            a, b, n_boot=n_boot, seed=seed, confidence_level=confidence_level
+        )
+    unit = "patient" if clustered else "image"
+    n = int(a.size)
     diff = a - b
-    ci_low, ci_high = bootstrap_mean_difference(
-        a, b, n_boot=n_boot, seed=seed, confidence_level=confidence_level
-    )
+    notes = []
+    if n < SMALL_N:
+        notes.append(
+            f"only {n} {unit}s: P values, intervals and effect sizes are unreliable below {SMALL_N}"
+        )
     summary = {
         "n": n,
         "mean_a": mean_a,
@@ -174,33 +273,55 @@ def paired_test(
         "mean_diff": mean_a - mean_b,
         "ci_low": ci_low,
         "ci_high": ci_high,
+        "unit": unit,
+        "n_images": n_images,
     }
     if n < 2:
+        notes.insert(0, f"{n} {unit}(s) with both values defined; tests need at least 2")
         return PairedTest(
             **summary,
             p_wilcoxon=nan,
             wilcoxon_statistic=nan,
             p_ttest=nan,
             t_statistic=nan,
-            note=f"{n} pair(s) with both values defined; tests need at least 2",
+            note="; ".join(notes),
         )
+    effect = {"rank_biserial": rank_biserial(diff, zero_method), "cohens_dz": cohens_dz(diff)}
     if np.all(diff == 0):
+        notes.insert(0, "all paired differences are zero; P set to 1.0")
         return PairedTest(
             **summary,
+            **effect,
             p_wilcoxon=1.0,
             wilcoxon_statistic=0.0,
             p_ttest=1.0,
             t_statistic=0.0,
-            note="all paired differences are zero; P set to 1.0",
+            note="; ".join(notes),
         )
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)
-        wilcoxon = stats.wilcoxon(a, b, zero_method=zero_method, method="auto")
+        wilcoxon = stats.wilcoxon(
+            a, b, zero_method=zero_method, correction=CONTINUITY_CORRECTION, method="auto"
+        )
         ttest = stats.ttest_rel(a, b)
     return PairedTest(
         **summary,
+        **effect,
         p_wilcoxon=float(wilcoxon.pvalue),
         wilcoxon_statistic=float(wilcoxon.statistic),
         p_ttest=float(ttest.pvalue),
         t_statistic=float(ttest.statistic),
+        note="; ".join(notes),
     )
+
+
+def bounded_interval(
+    interval: tuple[float, float], low: float | None, high: float | None
+) -> tuple[float, float]:
+    """``interval`` clipped to a metric's range [low, high] (None: unbounded on that side)."""
+    lo, hi = interval
+    if low is not None:
+        lo, hi = max(lo, low), max(hi, low)
+    if high is not None:
+        lo, hi = min(lo, high), min(hi, high)
+    return lo, hi

@@ -10,10 +10,11 @@ import torch
 
 from bus_seg.evaluation.per_image import COUNT_NAMES
 from bus_seg.evaluation.statistics import describe
-from bus_seg.training.metrics import METRIC_NAMES, scores_from_counts
+from bus_seg.training.metrics import METRIC_NAMES, PER_IMAGE_LOGGED, scores_from_counts
 
 CLASS_NAMES = ("non-cancer", "cancer")
 SUMMARY_STATISTICS = ("mean", "sd", "median", "q1", "q3", "n")
+HEADLINE_LESION = ("lesion_dice", "lesion_precision", "lesion_recall", "lesion_fp_area_mm2")
 NON_METRIC_COLUMNS = frozenset(
     {
         "image_id",
@@ -23,9 +24,40 @@ NON_METRIC_COLUMNS = frozenset(
         "n_ref_cancer",
         "n_pred_cancer",
         "n_lesion",
+        "lesion_fp_px",
         *COUNT_NAMES,
     }
 )
+
+
+def headline_metrics(table: pd.DataFrame, prefix: str = "test/") -> dict[str, float]:
+    """The figures a run is judged by, under the names the test stage logs them with.
+
+    - ``<prefix><metric>``: pooled strip ratios (:data:`~bus_seg.training.metrics.METRIC_NAMES`);
+    - ``<prefix>per_image_<metric>``: per-image means of dice, recall and pixel_acc;
+    - ``<prefix>lesion_dice``, ``lesion_precision``, ``lesion_recall``, ``lesion_fp_area_mm2``:
+      per-image means of the whole-lesion figures, when the images have lesion masks;
+    - ``<prefix>hd95_mm`` (or ``hd95_px`` when no pixel size is known): per-image mean.
+
+    Per-image means skip images where the figure is undefined (NaN); an optional figure that no
+    image defines is left out.
+    """
+    result = {f"{prefix}{name}": value for name, value in _pooled_scores(table).items()}
+    for name in PER_IMAGE_LOGGED:
+        result[f"{prefix}per_image_{name}"] = describe(table[name].to_numpy(dtype=float))["mean"]
+    optional = [*HEADLINE_LESION, "hd95_mm" if "hd95_mm" in table.columns else "hd95_px"]
+    for column in optional:
+        if column in table.columns:
+            mean = describe(table[column].to_numpy(dtype=float))["mean"]
+            if not math.isnan(mean):
+                result[f"{prefix}{column}"] = mean
+    return result
+
+
+def _pooled_scores(table: pd.DataFrame) -> dict[str, float]:
+    counts = pooled_counts(table)
+    scores = scores_from_counts(*(torch.tensor(counts[name]) for name in COUNT_NAMES))
+    return {name: float(scores[name]) for name in METRIC_NAMES}
 
 
 def pooled_counts(table: pd.DataFrame) -> dict[str, int]:
@@ -33,13 +65,11 @@ def pooled_counts(table: pd.DataFrame) -> dict[str, int]:
     return {name: int(table[name].sum()) for name in COUNT_NAMES}
 
 
-def pooled_metrics(table: pd.DataFrame) -> dict[str, float]:
-    """Ratios of the summed confusion matrix: ``pooled/<metric>`` plus ``pooled/<count>``."""
+def count_metrics(table: pd.DataFrame, prefix: str = "test/") -> dict[str, int]:
+    """Pixel counts of the summed confusion matrix: ``<prefix>counts/<tp|fp|tn|fn|n_labelled>``."""
     counts = pooled_counts(table)
-    scores = scores_from_counts(*(torch.tensor(counts[name]) for name in COUNT_NAMES))
-    result = {f"pooled/{name}": float(scores[name]) for name in METRIC_NAMES}
-    result.update({f"pooled/{name}": value for name, value in counts.items()})
-    result["pooled/n_labelled"] = sum(counts.values())
+    result = {f"{prefix}counts/{name}": value for name, value in counts.items()}
+    result[f"{prefix}counts/n_labelled"] = sum(counts.values())
     return result
 
 
@@ -48,12 +78,12 @@ def metric_columns(table: pd.DataFrame) -> list[str]:
     return [column for column in table.columns if column not in NON_METRIC_COLUMNS]
 
 
-def per_image_summary(table: pd.DataFrame) -> dict[str, float]:
-    """``per_image/<metric>/<statistic>`` for every score column (NaN images skipped)."""
+def per_image_summary(table: pd.DataFrame, prefix: str = "test/") -> dict[str, float]:
+    """``<prefix>per_image/<metric>/<statistic>`` for every score column (NaN images skipped)."""
     result: dict[str, float] = {}
     for column in metric_columns(table):
         for statistic, value in describe(table[column].to_numpy(dtype=float)).items():
-            result[f"per_image/{column}/{statistic}"] = value
+            result[f"{prefix}per_image/{column}/{statistic}"] = value
     return result
 
 

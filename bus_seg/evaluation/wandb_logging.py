@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import math
 from typing import Any
 
 import numpy as np
 
-from bus_seg.evaluation.evaluate import EvaluationResult
+from bus_seg.evaluation.evaluate import EvaluationResult, overlay_caption
 from bus_seg.io.images import to_gray
 
 REFERENCE_CLASS_LABELS = {0: "non-cancer", 1: "cancer", 255: "not sampled"}
@@ -26,8 +25,8 @@ def log_evaluation_to_wandb(
 
     Logs ``<prefix>/per_image`` (a ``wandb.Table`` of the per-image table), the pixel confusion
     matrix as ``<prefix>/confusion_matrix`` (a table of counts) and ``<prefix>/confusion`` (the
-    heatmap image), and puts every number of ``result.metrics`` into the run summary as
-    ``<prefix>/<name>``. With ``log_images``, also ``<prefix>/overlays``: the first ``max_images``
+    heatmap image), and puts every number of ``result.metrics`` (``test/<name>``) into the run
+    summary as ``<prefix>/<name>``, whole-lesion figures included. With ``log_images``, also ``<prefix>/overlays``: the first ``max_images``
     ultrasound images (by image id) with ``masks`` for the reference labels and the prediction,
     which the W&B UI can toggle.
 
@@ -42,7 +41,9 @@ def log_evaluation_to_wandb(
 
     table = result.per_image.astype(object).where(result.per_image.notna(), None)
     payload: dict[str, Any] = {f"{prefix}/per_image": wandb.Table(dataframe=table)}
-    counts = {name: int(result.metrics[f"pooled/{name}"] or 0) for name in ("tn", "fp", "fn", "tp")}
+    counts = {
+        name: int(result.metrics[f"test/counts/{name}"] or 0) for name in ("tn", "fp", "fn", "tp")
+    }
     payload[f"{prefix}/confusion_matrix"] = wandb.Table(
         columns=["reference", "predicted non-cancer", "predicted cancer"],
         data=[["non-cancer", counts["tn"], counts["fp"]], ["cancer", counts["fn"], counts["tp"]]],
@@ -54,7 +55,7 @@ def log_evaluation_to_wandb(
         )
     if log_images:
         samples = result.samples if max_images is None else result.samples[:max_images]
-        dice = dict(zip(result.per_image["image_id"], result.per_image["dice"], strict=True))
+        rows = result.per_image.set_index("image_id")
         payload[f"{prefix}/overlays"] = [
             wandb.Image(
                 np.ascontiguousarray(to_gray(sample.image)),
@@ -68,12 +69,12 @@ def log_evaluation_to_wandb(
                         "class_labels": PREDICTION_CLASS_LABELS,
                     },
                 },
-                caption=f"{sample.image_id}: strip Dice "
-                + ("n/a" if math.isnan(dice[sample.image_id]) else f"{dice[sample.image_id]:.3f}"),
+                caption=overlay_caption(sample.image_id, rows.loc[sample.image_id].to_dict()),
             )
             for sample in samples
         ]
     run.log(payload)
     for name, value in result.metrics.items():
         if isinstance(value, int | float) and not isinstance(value, bool):
-            run.summary[f"{prefix}/{name}"] = value
+            stage, _, rest = name.partition("/")
+            run.summary[f"{prefix}/{rest}" if stage == "test" else name] = value

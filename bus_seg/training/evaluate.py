@@ -55,6 +55,7 @@ def evaluate(cfg: DictConfig) -> tuple[dict[str, float], dict[str, Any]]:
     datamodule = instantiate(cfg.data)
     model = build_module(cfg)
     model.load_state_dict(checkpoint["state_dict"])
+    model.tested_checkpoint = str(cfg.ckpt_path)
     model.evaluation_dir = outputs.evaluation
     model.evaluation_options = {
         "run_name": run_name(cfg),

@@ -16,6 +16,9 @@ Empty-image rules (per image; pooled ratios follow the same rules on the summed 
 - ``precision``: NaN when nothing is predicted cancer;
 - ``specificity``: NaN when the truth has no non-cancer pixel;
 - ``pixel_acc``: NaN when the image has no labelled pixel.
+
+These rules live in :func:`scores_from_counts` only: the logged metrics, the test scores and the
+evaluation's per-image table all call it, so an image has one value everywhere.
 """
 
 from __future__ import annotations
@@ -66,7 +69,11 @@ def _ratio(numerator: torch.Tensor, denominator: torch.Tensor, empty: float) -> 
 def scores_from_counts(
     tp: torch.Tensor, fp: torch.Tensor, tn: torch.Tensor, fn: torch.Tensor
 ) -> dict[str, torch.Tensor]:
-    """Ratios of the cancer class from stat scores, with the module's empty-image rules."""
+    """Ratios of the cancer class from stat scores, with the module's empty-image rules.
+
+    Scalars or 1-D tensors (one entry per image); an entry without labelled pixel is NaN in every
+    ratio.
+    """
     nan = float("nan")
     scores = {
         "pixel_acc": _ratio(tp + tn, tp + fp + tn + fn, nan),

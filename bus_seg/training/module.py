@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import math
 from collections.abc import Callable
 from pathlib import Path
@@ -21,6 +22,8 @@ from bus_seg.training.metrics import (
     scores_from_counts,
     stat_scores,
 )
+
+log = logging.getLogger(__name__)
 
 OptimizerFactory = Callable[..., torch.optim.Optimizer]
 SchedulerFactory = Callable[..., torch.optim.lr_scheduler.LRScheduler]
@@ -66,6 +69,7 @@ class SegmentationModule(pl.LightningModule):
         self.test_samples: list[EvalSample] = []
         self.evaluation_dir: Path | None = None
         self.evaluation_options: dict[str, Any] = {}
+        self.tested_checkpoint: str | None = None
 
     def forward(self, image: torch.Tensor) -> dict[str, torch.Tensor]:
         return self.net(image)
@@ -108,19 +112,67 @@ class SegmentationModule(pl.LightningModule):
     def on_test_epoch_end(self) -> None:
         """Score the test images once each, on rank 0, from the gathered per-image samples.
 
+        The predictions go back to each image's own size (padding cropped, probability resized)
+        and are scored against the label map and lesion mask re-read from the image's files
+        (:mod:`bus_seg.evaluation.native`): ``test/<metric>``, ``test/per_image_<metric>`` and,
+        with lesion masks, ``test/lesion_dice``, ``test/lesion_precision``,
+        ``test/lesion_recall`` and ``test/lesion_fp_area_mm2``. The same scores at the network
+        input size are logged as ``test/net_<metric>``. Test data without source files are scored
+        at the network input size only.
+
         Under DDP the distributed sampler pads the test set by repeating images, so per-rank
         metric states would count those twice: rank 0 scores the de-duplicated samples and
         broadcasts the scores, and every rank logs the same values.
         """
         samples = self._gather_test_samples()
-        scores = score_test_samples(samples) if self.trainer.is_global_zero else None
+        scores = self._score_and_write(samples) if self.trainer.is_global_zero else None
         scores = self.trainer.strategy.broadcast(scores, src=0)
         # Equal on every rank: "max" keeps them exact where a mean could round.
-        self.log_dict({f"test/{k}": _finite(v).to(self.device) for k, v in scores.items()}, sync_dist=True, reduce_fx="max")
-        if self.trainer.is_global_zero and self.evaluation_dir is not None:
-            from bus_seg.evaluation import write_evaluation
+        self.log_dict(
+            {k: _finite(torch.tensor(v, dtype=torch.float32)).to(self.device) for k, v in scores.items()},
+            sync_dist=True,
+            reduce_fx="max",
+        )
 
-            self.evaluation_result = write_evaluation(samples, self.evaluation_dir, **self.evaluation_options)
+    def _score_and_write(self, samples: list[EvalSample]) -> dict[str, float]:
+        """Rank 0: the ``test/`` scores (native and network size); writes the evaluation files."""
+        from bus_seg.evaluation import write_evaluation
+        from bus_seg.evaluation.evaluate import headline_text
+        from bus_seg.evaluation.native import native_samples
+        from bus_seg.evaluation.per_image import per_image_table
+        from bus_seg.evaluation.summaries import headline_metrics
+
+        scores = {f"test/net_{k}": float(v) for k, v in score_test_samples(samples).items()}
+        native = native_samples(samples, self._test_sources())
+        evaluated = native or samples
+        size = samples[0].target.shape if samples else (0, 0)
+        resolution = "native resolution" if native else f"network input size {size[1]}×{size[0]}"
+        checkpoint = self._checkpoint_description()
+        if self.evaluation_dir is not None:
+            options = {"checkpoint": checkpoint, **self.evaluation_options}
+            self.evaluation_result = write_evaluation(
+                evaluated, self.evaluation_dir, resolution=resolution, **options
+            )
+            table = self.evaluation_result.per_image
+        else:
+            table = per_image_table(evaluated)
+        headline = headline_metrics(table)
+        scores.update(headline)
+        log.info("test (%s; %s): %s", checkpoint, resolution, headline_text(headline))
+        return scores
+
+    def _checkpoint_description(self) -> str:
+        """Which weights the test stage uses: the checkpoint given to ``trainer.test`` (or set in
+        ``tested_checkpoint`` by whoever loaded the weights), else the weights in memory."""
+        path = self.trainer.ckpt_path or self.tested_checkpoint
+        return f"checkpoint {path}" if path else "weights in memory (no checkpoint)"
+
+    def _test_sources(self) -> dict[str, Any]:
+        """Image id -> the test dataset's sample record (its files), where the loader has one."""
+        loaders = self.trainer.test_dataloaders
+        loaders = loaders if isinstance(loaders, list | tuple) else [loaders]
+        records = [s for loader in loaders for s in getattr(loader.dataset, "samples", None) or []]
+        return {s.image_id: s for s in records if hasattr(s, "load_labels")}
 
     def configure_optimizers(self) -> dict[str, Any]:
         optimizer = self.optimizer_factory(self.net)

@@ -61,6 +61,7 @@ def train(cfg: DictConfig) -> tuple[dict[str, float], dict[str, Any]]:
     for logger in loggers:
         logger.log_hyperparams(config)
     write_text_atomic(outputs.config, OmegaConf.to_yaml(config))
+    outputs.write_pip_freeze()
     objects = {"cfg": cfg, "datamodule": datamodule, "model": model, "trainer": trainer, "outputs": outputs}
     try:
         if cfg.get("train", True):

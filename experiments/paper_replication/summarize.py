@@ -104,15 +104,16 @@ def _shown(word: str) -> str:
     return word
 
 
-def _test_figures(evaluation: dict[str, Any]) -> dict[str, Any]:
+def _test_figures(document: dict[str, Any]) -> dict[str, Any]:
     """Pooled and per-image figures of the paper's metrics (plus whole-lesion Dice)."""
+    evaluation = document["metrics"]
     figures: dict[str, Any] = {"pooled": {}, "per_image_mean": {}, "per_image_sd": {}, "n": {}}
     for metric in (*PAPER_METRICS, "lesion_dice"):
-        if f"pooled/{metric}" in evaluation:
-            figures["pooled"][metric] = evaluation[f"pooled/{metric}"]
+        if metric in PAPER_METRICS and f"test/{metric}" in evaluation:
+            figures["pooled"][metric] = evaluation[f"test/{metric}"]
         for statistic, key in (("mean", "per_image_mean"), ("sd", "per_image_sd"), ("n", "n")):
-            figures[key][metric] = evaluation.get(f"per_image/{metric}/{statistic}")
-    figures["n_images"] = evaluation["n_images"]
+            figures[key][metric] = evaluation.get(f"test/per_image/{metric}/{statistic}")
+    figures["n_images"] = document["evaluation"]["n_images"]
     return figures
 
 
@@ -126,7 +127,7 @@ def _run_record(run_dir: Path, timing: dict[str, Any]) -> dict[str, Any]:
         "command": timing["command"],
         "wall_s": timing["wall_s"],
         "seed": document["seed"],
-        "commit": document["commit"],
+        "commit": document["provenance"]["commit"],
         "epochs": document["epochs_completed"],
         "image_size": config["data"]["image_size"],
         "batch_size": config["data"]["batch_size"],

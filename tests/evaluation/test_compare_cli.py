@@ -91,10 +91,11 @@ def test_kfold_cli_with_a_glob(two_runs, monkeypatch) -> None:
         [
             "kfold",
             str(two_runs / "*" / "test"),
-            "metrics=[pooled/dice]",
+            "metrics=[test/dice,test/lesion_dice]",
             f"out_dir={out}",
             f"hydra.run.dir={two_runs / 'hydra'}",
         ],
     )
     kfold_cli.main()
-    assert "pooled/dice" in (out / "kfold.md").read_text()
+    markdown = (out / "kfold.md").read_text()
+    assert "test/dice" in markdown and "test/lesion_dice" in markdown

@@ -114,15 +114,22 @@ def test_runs_from_folders_write_every_output(tmp_path, make_samples) -> None:
         "FCN-101 vs smp",
         "DeepLabV3 vs smp",
     }
-    assert len(result.tests) == 3 * 5  # 3 pairs × (3 metrics + 2 classes)
+    # 3 pairs × (3 strip metrics + 3 whole-lesion metrics + 2 classes)
+    assert len(result.tests) == 3 * 8
+    assert {"lesion_dice", "lesion_precision", "lesion_fp_area_mm2"} <= set(result.tests["metric"])
+    assert set(result.tests["unit"]) == {"patient"}  # 6 images of 3 patients
+    assert (result.tests["n"] == 3).all() and (result.tests["n_images"] == 6).all()
     markdown = (out / "comparison.md").read_text()
     assert (
-        "| metric | FCN-101 | DeepLabV3 | P (Wilcoxon) | P (t) | mean diff FCN-101 − DeepLabV3 [95% CI] | n images |"
-        in markdown
+        "| metric | FCN-101 | DeepLabV3 | P (Wilcoxon) | P (t) | mean diff FCN-101 − DeepLabV3 [95% CI] "
+        "| r (rank-biserial) | d_z | n |" in markdown
     )
+    assert "| 3 patients (6 images) |" in markdown
+    assert "without continuity correction" in markdown and "cluster bootstrap" in markdown
+    assert "only 3 patients" in markdown
     document = json.loads((out / "comparison.json").read_text())
-    assert document["runs"] == ["FCN-101", "DeepLabV3", "smp"] and len(document["tests"]) == 15
-    assert len(pd.read_csv(out / "comparison.csv")) == 15
+    assert document["runs"] == ["FCN-101", "DeepLabV3", "smp"] and len(document["tests"]) == 24
+    assert len(pd.read_csv(out / "comparison.csv")) == 24
     with Image.open(out / "paired_plot.png") as image:
         assert image.width > 600 and image.height > 300
     assert not list(out.glob(".*tmp*"))
@@ -135,3 +142,61 @@ def test_repeated_run_names_fall_back_to_folder_names(tmp_path, make_samples) ->
         )
     result = compare_runs([tmp_path / "run1", tmp_path / "run2"], tmp_path / "out", n_boot=100)
     assert list(result.tests[["run_a", "run_b"]].iloc[0]) == ["run1", "run2"]
+
+
+def test_runs_without_lesion_masks_skip_the_lesion_metrics(tmp_path) -> None:
+    result = compare_runs({"A": RUN_A, "B": RUN_B}, tmp_path, n_boot=100)
+    assert "lesion_dice" not in set(result.tests["metric"])
+    assert any("skipped: not every run has lesion masks" in note for note in result.notes)
+
+
+def test_several_seeds_per_arm(tmp_path, make_samples) -> None:
+    """Two arms of three seeds each (as a 3-seed multirun per arm): each image's value is its mean
+    over the seeds, and the spread across seeds is reported."""
+    for arm, shift in (("fcn", 0), ("deeplab", 5)):
+        for seed in range(3):
+            write_evaluation(
+                make_samples(4, seed=1, shift=shift + seed),
+                tmp_path / arm / str(seed) / "test",
+                run_name=arm,
+                max_overlays=0,
+            )
+        (tmp_path / arm / "multirun.yaml").write_text("hydra: {}\n")
+    result = compare_runs(
+        None,
+        tmp_path / "out",
+        arms={"fcn": [str(tmp_path / "fcn" / "*")], "deeplab": [tmp_path / "deeplab"]},
+        metrics=("dice", "lesion_dice"),
+        n_boot=200,
+    )
+    seeds = [
+        pd.read_csv(tmp_path / "fcn" / str(seed) / "test" / "per_image.csv") for seed in range(3)
+    ]
+    expected = np.mean([t["dice"].to_numpy() for t in seeds], axis=0).mean()
+    dice = result.tests.set_index("metric").loc["dice"]
+    assert dice.mean_a == pytest.approx(expected)
+    spread = result.seed_spread.set_index(["arm", "metric"])
+    per_seed = [t["dice"].mean() for t in seeds]
+    assert spread.loc[("fcn", "dice"), "n_seeds"] == 3
+    assert spread.loc[("fcn", "dice"), "sd"] == pytest.approx(np.std(per_seed, ddof=1))
+    assert spread.loc[("fcn", "dice"), "min"] == pytest.approx(min(per_seed))
+    assert "Spread across seeds" in (tmp_path / "out" / "comparison.md").read_text()
+    with pytest.raises(ConfigError, match="one of the two"):
+        compare_runs([tmp_path / "fcn"], tmp_path / "out", arms={"a": [tmp_path / "fcn"]})
+
+
+def test_a_3_seed_multirun_is_accepted(tmp_path, make_samples) -> None:
+    """The runs of ``-m seed=1,2,3`` share one test set (data.split_seed): the multirun glob
+    compares them, skipping multirun.yaml and multirun_summary.csv."""
+    sweep = tmp_path / "multiruns" / "2026-01-01"
+    for job in range(3):
+        write_evaluation(
+            make_samples(4, seed=1, shift=job),
+            sweep / str(job) / "test",
+            run_name="train",
+            max_overlays=0,
+        )
+    (sweep / "multirun.yaml").write_text("hydra: {}\n")
+    (sweep / "multirun_summary.csv").write_text("job,status\n0,ok\n")
+    result = compare_runs([str(sweep / "*")], tmp_path / "out", metrics=("dice",), n_boot=100)
+    assert set(result.tests["run_a"]) | set(result.tests["run_b"]) == {"0", "1", "2"}

@@ -8,16 +8,20 @@ import re
 import numpy as np
 import pandas as pd
 import pytest
+import torch
 
 from bus_seg.errors import InputError
 from bus_seg.evaluation.per_image import per_image_table
 from bus_seg.evaluation.samples import EvalSample
 from bus_seg.evaluation.summaries import (
     confusion_counts,
+    count_metrics,
+    headline_metrics,
     normalize_rows,
     per_image_summary,
-    pooled_metrics,
 )
+from bus_seg.training.metrics import SegmentationMetrics
+from bus_seg.training.module import score_test_samples
 
 I = 255  # noqa: E741  (ignore label, short for readable grids)
 
@@ -91,24 +95,20 @@ def test_image_without_labelled_pixel_is_nan_everywhere() -> None:
 
 def test_pooled_sums_counts_and_summaries_skip_nan() -> None:
     table = per_image_table([MIXED, EMPTY_TRUTH_EMPTY_PRED, EMPTY_TRUTH, EMPTY_PRED])
-    pooled = pooled_metrics(table)
+    counts = count_metrics(table)
+    pooled = headline_metrics(table)
     tp, fp, tn, fn = 2 + 0 + 0 + 0, 2 + 0 + 1 + 0, 1 + 4 + 3 + 2, 1 + 0 + 0 + 2
-    assert (pooled["pooled/tp"], pooled["pooled/fp"], pooled["pooled/tn"], pooled["pooled/fn"]) == (
-        tp,
-        fp,
-        tn,
-        fn,
-    )
-    assert pooled["pooled/dice"] == pytest.approx(2 * tp / (2 * tp + fp + fn))
-    assert pooled["pooled/pixel_acc"] == pytest.approx((tp + tn) / (tp + fp + tn + fn))
-    assert pooled["pooled/recall"] == pytest.approx(tp / (tp + fn))
+    assert [counts[f"test/counts/{name}"] for name in ("tp", "fp", "tn", "fn")] == [tp, fp, tn, fn]
+    assert pooled["test/dice"] == pytest.approx(2 * tp / (2 * tp + fp + fn))
+    assert pooled["test/pixel_acc"] == pytest.approx((tp + tn) / (tp + fp + tn + fn))
+    assert pooled["test/recall"] == pytest.approx(tp / (tp + fn))
     summary = per_image_summary(table)
-    assert summary["per_image/recall/n"] == 2  # recall undefined without reference cancer
-    assert summary["per_image/recall/mean"] == pytest.approx((2 / 3 + 0.0) / 2)
-    assert summary["per_image/dice/n"] == 4
-    assert summary["per_image/dice/mean"] == pytest.approx((4 / 7 + 1 + 0 + 0) / 4)
-    assert summary["per_image/dice/median"] == pytest.approx(np.median([4 / 7, 1, 0, 0]))
-    assert summary["per_image/dice/sd"] == pytest.approx(np.std([4 / 7, 1, 0, 0], ddof=1))
+    assert summary["test/per_image/recall/n"] == 2  # recall undefined without reference cancer
+    assert summary["test/per_image/recall/mean"] == pytest.approx((2 / 3 + 0.0) / 2)
+    assert summary["test/per_image/dice/n"] == 4
+    assert summary["test/per_image/dice/mean"] == pytest.approx((4 / 7 + 1 + 0 + 0) / 4)
+    assert summary["test/per_image/dice/median"] == pytest.approx(np.median([4 / 7, 1, 0, 0]))
+    assert summary["test/per_image/dice/sd"] == pytest.approx(np.std([4 / 7, 1, 0, 0], ddof=1))
 
 
 def test_confusion_matrix_rows_are_reference() -> None:
@@ -129,6 +129,42 @@ def test_lesion_scores_use_the_whole_image() -> None:
     assert r.lesion_precision == pytest.approx(2 / 7)
     assert r.n_lesion == 3
     assert math.isnan(row(per_image_table([s, EMPTY_PRED]), "no_pred").lesion_dice)
+
+
+def test_area_predicted_outside_the_lesion_in_mm2() -> None:
+    lesion = np.array([[1, 1, 0, 0], [1, 0, 0, 0], [0, 0, 0, 0]], np.uint8)
+    s = sample(
+        "mixed", MIXED.target.tolist(), MIXED.pred.tolist(), lesion_mask=lesion, spacing_mm=0.5
+    )
+    unknown = sample("no_spacing", MIXED.target.tolist(), MIXED.pred.tolist(), lesion_mask=lesion)
+    table = per_image_table([s, unknown])
+    # predicted cancer outside the lesion: (0,2) (0,3) (1,1) (1,3) (2,3) = 5 pixels of 0.25 mm²
+    assert row(table, "mixed").lesion_fp_px == 5
+    assert row(table, "mixed").lesion_fp_area_mm2 == pytest.approx(1.25)
+    assert math.isnan(row(table, "no_spacing").lesion_fp_area_mm2)
+    headline = headline_metrics(table)
+    assert headline["test/lesion_fp_area_mm2"] == pytest.approx(1.25)  # NaN images skipped
+    assert headline["test/lesion_dice"] == pytest.approx(2 * 2 / (7 + 3))
+    assert headline["test/lesion_precision"] == pytest.approx(2 / 7)
+
+
+def test_no_labelled_pixel_has_one_value_in_logged_metric_and_table() -> None:
+    """An image without labelled pixel is NaN (left out) in the table, in the metric logged during
+    validation and in the test scores: the per-image means agree (issue 11)."""
+    samples = [MIXED, UNLABELLED]
+    table = per_image_table(samples)
+    assert math.isnan(row(table, "unlabelled").dice)
+    table_mean = headline_metrics(table)["test/per_image_dice"]
+    assert table_mean == pytest.approx(4 / 7)  # the mixed image only
+    metric = SegmentationMetrics()
+    for s in samples:
+        metric.update(
+            torch.from_numpy(s.pred[None].astype(np.int64)),
+            torch.from_numpy(s.target[None].astype(np.int64)),
+        )
+    logged = metric.compute()
+    assert logged["per_image_dice"].item() == pytest.approx(table_mean)
+    assert score_test_samples(samples)["per_image_dice"].item() == pytest.approx(table_mean)
 
 
 def test_hd95_mm_follows_spacing_and_ignores_unlabelled_predictions() -> None:

@@ -21,7 +21,9 @@ def test_offline_run_holds_the_logged_media(
     run = wandb.init(project="bus_seg_tests", dir=tmp_path, mode="offline")
     try:
         log_evaluation_to_wandb(result, run, log_images=log_images, max_images=2)
-        assert run.summary["test/pooled/dice"] == pytest.approx(result.metrics["pooled/dice"])
+        assert run.summary["test/dice"] == pytest.approx(result.metrics["test/dice"])
+        for name in ("lesion_dice", "lesion_precision", "lesion_fp_area_mm2"):  # whole lesion
+            assert run.summary[f"test/{name}"] == pytest.approx(result.metrics[f"test/{name}"])
     finally:
         run.finish()
     media = tmp_path / "wandb" / "latest-run" / "files" / "media"

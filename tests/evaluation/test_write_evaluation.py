@@ -48,20 +48,37 @@ def test_writes_every_file(evaluated) -> None:
 
 def test_files_agree_with_the_result(evaluated) -> None:
     result, out = evaluated
-    metrics = json.loads((out / "metrics.json").read_text())
-    assert metrics == result.metrics
-    assert metrics["run_name"] == "fcn" and metrics["n_images"] == 4 and metrics["n_patients"] == 2
+    document = json.loads((out / "metrics.json").read_text())
+    assert document == json.loads(json.dumps(result.document))
+    metrics = document["metrics"]
+    assert metrics == result.metrics and document["schema"] == "bus_seg.metrics/2"
+    assert document["run_name"] == "fcn"
+    assert document["evaluation"]["n_images"] == 4 and document["evaluation"]["n_patients"] == 2
+    assert {"commit", "dirty", "versions", "bus_seg_version", "command"} <= set(
+        document["provenance"]
+    )
+    assert set(document["provenance"]["versions"]) == {
+        "torch",
+        "pytorch_lightning",
+        "segmentation_models_pytorch",
+        "torchmetrics",
+    }
+    assert "test/*" in document["metric_sources"]
     table = pd.read_csv(out / "per_image.csv", dtype={"image_id": str})
     assert list(table["image_id"]) == [f"case_{i:03d}" for i in range(4)]
     tp, fp, fn = table["tp"].sum(), table["fp"].sum(), table["fn"].sum()
-    assert metrics["pooled/dice"] == pytest.approx(2 * tp / (2 * tp + fp + fn))
-    assert metrics["per_image/dice/mean"] == pytest.approx(table["dice"].mean())
-    assert metrics["per_image/lesion_dice/n"] == 3
-    assert "rules/dice" in metrics and "rules/recall" in metrics
+    assert metrics["test/dice"] == pytest.approx(2 * tp / (2 * tp + fp + fn))
+    assert metrics["test/per_image/dice/mean"] == pytest.approx(table["dice"].mean())
+    assert metrics["test/per_image_dice"] == pytest.approx(table["dice"].mean())
+    assert metrics["test/per_image/lesion_dice/n"] == 3
+    assert metrics["test/lesion_dice"] == pytest.approx(table["lesion_dice"].mean())
+    assert metrics["test/lesion_precision"] == pytest.approx(table["lesion_precision"].mean())
+    assert metrics["test/lesion_fp_area_mm2"] == pytest.approx(table["lesion_fp_area_mm2"].mean())
+    assert "dice" in document["rules"] and "recall" in document["rules"]
     counts = pd.read_csv(out / "confusion_counts.csv", index_col=0)
     assert counts.to_numpy().tolist() == [
-        [metrics["pooled/tn"], metrics["pooled/fp"]],
-        [metrics["pooled/fn"], metrics["pooled/tp"]],
+        [metrics["test/counts/tn"], metrics["test/counts/fp"]],
+        [metrics["test/counts/fn"], metrics["test/counts/tp"]],
     ]
     normalized = pd.read_csv(out / "confusion_normalized.csv", index_col=0)
     assert normalized.sum(axis=1).to_numpy() == pytest.approx([1.0, 1.0])
@@ -84,6 +101,10 @@ def test_report_links_exist_and_rules_are_stated(evaluated) -> None:
         assert (out / link).is_file(), link
     assert "fcn_resnet101" in markdown and "Empty-image rules" in markdown
     assert "| metric | pooled | per-image mean |" in markdown
+    assert "whole-lesion Dice (per-image mean)" in markdown and "lesion precision" in markdown
+    assert re.search(
+        r"case_000: strip Dice [0-9.]+, whole-lesion Dice [0-9.]+, lesion precision", markdown
+    )
     html = (out / "report.html").read_text()
     assert html.startswith("<!DOCTYPE html>") and '<img src="confusion.png"' in html
 
@@ -116,6 +137,6 @@ def test_empty_and_all_unlabelled_inputs(tmp_path) -> None:
         np.zeros((8, 8), np.uint8),
     )
     result = write_evaluation([unlabelled], tmp_path / "u")
-    assert result.metrics["pooled/dice"] == 1.0  # no positives anywhere: the documented rule
-    assert result.metrics["pooled/pixel_acc"] is None  # NaN stored as null
-    assert result.metrics["per_image/dice/n"] == 0
+    assert result.metrics["test/dice"] is None  # nothing labelled: NaN (stored as null), never 1.0
+    assert result.metrics["test/pixel_acc"] is None
+    assert result.metrics["test/per_image/dice/n"] == 0

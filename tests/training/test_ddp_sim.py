@@ -7,6 +7,7 @@ same weights.
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pandas as pd
@@ -64,10 +65,11 @@ def _compare(compose_config, tmp_path: Path) -> None:
     pd.testing.assert_frame_equal(single_table, ddp_table)
     assert set(ddp) == set(single) and "test/dice" in ddp
     assert ddp == pytest.approx(single, abs=1e-6)
-    pooled_single = pd.read_json(tmp_path / "single" / "metrics.json", typ="series")
-    pooled_ddp = pd.read_json(tmp_path / "ddp" / "metrics.json", typ="series")
-    assert pooled_ddp["pooled/n_labelled"] == pooled_single["pooled/n_labelled"]
-    assert pooled_ddp["pooled/dice"] == pytest.approx(pooled_single["pooled/dice"])
+    pooled_single = json.loads((tmp_path / "single" / "metrics.json").read_text())["metrics"]
+    pooled_ddp = json.loads((tmp_path / "ddp" / "metrics.json").read_text())["metrics"]
+    assert pooled_ddp["test/counts/n_labelled"] == pooled_single["test/counts/n_labelled"]
+    assert pooled_ddp["test/dice"] == pytest.approx(pooled_single["test/dice"])
+    assert pooled_ddp["test/lesion_dice"] == pytest.approx(pooled_single["test/lesion_dice"])
 
 
 def test_ddp_sim_test_stage_matches_single_process(compose_config, tmp_path: Path) -> None:

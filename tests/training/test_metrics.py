@@ -42,6 +42,9 @@ def test_empty_image_rules() -> None:
     assert missed["dice"].item() == 0.0 and missed["recall"].item() == 0.0
     unlabelled = scores_from_counts(*torch.tensor([0, 0, 0, 0]))
     assert math.isnan(unlabelled["pixel_acc"].item())
+    assert math.isnan(unlabelled["dice"].item()) and math.isnan(
+        unlabelled["iou"].item()
+    )  # never 1.0
 
 
 def test_metric_pools_counts_and_averages_images() -> None:

@@ -32,11 +32,11 @@ def main(overrides: list[str]) -> None:
     subprocess.run(command, check=True)
     wall_s = time.perf_counter() - start
     run = json.loads((RUN_DIR / "metrics.json").read_text())
-    evaluation = json.loads((RUN_DIR / "test" / "metrics.json").read_text())
+    evaluation = json.loads((RUN_DIR / "test" / "metrics.json").read_text())["metrics"]
     figures = {
-        "pooled": {m: evaluation[f"pooled/{m}"] for m in METRICS},
-        "per_image_mean": {m: evaluation[f"per_image/{m}/mean"] for m in METRICS},
-        "per_image_n": {m: evaluation[f"per_image/{m}/n"] for m in METRICS},
+        "pooled": {m: evaluation[f"test/{m}"] for m in METRICS},
+        "per_image_mean": {m: evaluation[f"test/per_image/{m}/mean"] for m in METRICS},
+        "per_image_n": {m: evaluation[f"test/per_image/{m}/n"] for m in METRICS},
     }
     result = {
         "command": " ".join(["python", *command[1:]]),
