@@ -67,6 +67,7 @@ def predict(cfg: DictConfig) -> Path:
         probability_format=cfg.probability_format,
         overlays=cfg.overlays,
         progress=cfg.progress,
+        frames=cfg.frames,
     )
     failed = f" ({run.n_failed} could not be read: see the error column)" if run.n_failed else ""
     print(

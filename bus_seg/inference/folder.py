@@ -15,13 +15,19 @@ from torch.utils.data import DataLoader, Dataset
 from tqdm import tqdm
 
 from bus_seg.errors import BusSegError, ConfigError, InputError
+from bus_seg.inference.cine import FRAME_MODES, predict_frames, write_cine_outputs
 from bus_seg.inference.inputs import PredictInput
 from bus_seg.inference.predictor import Prediction, Predictor
 from bus_seg.inference.preprocess import Letterbox, Preprocessor
 from bus_seg.inference.writers import PROBABILITY_FORMATS, overlay, write_probability_map
 from bus_seg.io.atomic import atomic_path
 from bus_seg.io.images import write_png
-from bus_seg.io.ultrasound import UltrasoundImage, read_ultrasound
+from bus_seg.io.ultrasound import (
+    UltrasoundImage,
+    frame_count,
+    read_ultrasound,
+    read_ultrasound_frames,
+)
 
 log = logging.getLogger(__name__)
 
@@ -29,6 +35,7 @@ CSV_NAME = "predictions.csv"
 CSV_COLUMNS = (
     "image_id",
     "source_path",
+    "frame",
     "height",
     "width",
     "spacing_mm",
@@ -106,12 +113,17 @@ def predict_to_folder(
     probability_format: str = "png16",
     overlays: bool = True,
     progress: bool = True,
+    frames: str = "one",
 ) -> PredictionRun:
     """Predict every input and write, under ``out_dir``, for each image id:
     ``probabilities/<id>.png`` (16-bit, p·65535) or ``.tif`` (float32), ``labels/<id>.png``
     (uint8, 1 cancer, 0 not) and ``overlays/<id>.png``, all at the image's original size, plus
     ``predictions.csv`` (one row per input: size, spacing, cancer area in mm² when the spacing
     is known and in pixels always, maximum probability, output files, or the read error).
+
+    With ``frames="all"`` every frame of a cine loop (multi-frame DICOM, multi-page TIFF) is
+    predicted: its maps are multi-page TIFFs (:func:`~bus_seg.inference.cine.write_cine_outputs`,
+    page ``i`` = frame ``i``), with one CSV row per frame after the rows of the other inputs.
 
     Args:
         predictor: model and preprocessing.
@@ -122,9 +134,11 @@ def predict_to_folder(
         probability_format: ``png16`` or ``tiff``.
         overlays: write overlay pictures.
         progress: show a tqdm progress bar.
+        frames: ``one`` (an input's ``us_frame``, else frame 0) or ``all`` (every frame of a
+            cine loop).
 
     Raises:
-        ConfigError: unknown probability format or a non-positive batch size.
+        ConfigError: unknown probability format or frames mode, or a non-positive batch size.
         InputError: two image ids give the same output file names.
     """
     if probability_format not in PROBABILITY_FORMATS:
@@ -133,8 +147,12 @@ def predict_to_folder(
         )
     if batch_size < 1:
         raise ConfigError(f"batch_size={batch_size} must be at least 1")
+    if frames not in FRAME_MODES:
+        raise ConfigError(f"frames={frames!r} is unknown; use one of {list(FRAME_MODES)}")
     _check_distinct_outputs(inputs)
     out_dir = Path(out_dir)
+    loops = [x for x in inputs if frames == "all" and frame_count(x.path) > 1]
+    inputs = [x for x in inputs if x not in loops]
     loader = DataLoader(
         InputImages(inputs, predictor.preprocessor),
         batch_size=batch_size,
@@ -168,6 +186,9 @@ def predict_to_folder(
                         _write_outputs(x, next(predicted), out_dir, probability_format, overlays)
                     )
             bar.update(len(batch))
+        for item in loops:
+            rows.extend(_predict_loop(predictor, item, out_dir, batch_size, overlays))
+            bar.update(1)
     table = pd.DataFrame(rows, columns=list(CSV_COLUMNS))
     csv_path = out_dir / CSV_NAME
     with atomic_path(csv_path) as tmp:
@@ -213,13 +234,44 @@ def _write_outputs(
         overlay_path = write_png(
             out_dir / "overlays" / f"{stem}.png", overlay(ultrasound.pixels, prediction.labels)
         )
+    files = {"probability_map": probability_map, "label_map": label_map, "overlay": overlay_path}
+    return _row(loaded.item, None, ultrasound, prediction, files, out_dir)
+
+
+def _predict_loop(
+    predictor: Predictor, item: PredictInput, out_dir: Path, batch_size: int, overlays: bool
+) -> list[dict[str, Any]]:
+    """Predict every frame of a cine loop; one row per frame (or one row with the read error)."""
+    try:
+        frames = read_ultrasound_frames(item.path, item.spacing_mm)
+    except BusSegError as err:
+        log.warning("not predicted: %s", err)
+        return [{"image_id": item.image_id, "source_path": str(item.path), "error": str(err)}]
+    predictions = predict_frames(predictor, frames, batch_size)
+    files = write_cine_outputs(out_dir, output_stem(item.image_id), frames, predictions, overlays)
+    return [
+        _row(item, index, ultrasound, prediction, files, out_dir)
+        for index, (ultrasound, prediction) in enumerate(zip(frames, predictions, strict=True))
+    ]
+
+
+def _row(
+    item: PredictInput,
+    frame: int | None,
+    ultrasound: UltrasoundImage,
+    prediction: Prediction,
+    files: dict[str, Path | None],
+    out_dir: Path,
+) -> dict[str, Any]:
+    """The CSV row of one predicted image (or one frame of a cine loop)."""
     area_px = int((prediction.labels == 1).sum())
     spacing = ultrasound.spacing_mm
     area_mm2 = area_px * spacing**2 if spacing else None
     height, width = ultrasound.shape
     return {
-        "image_id": image_id,
-        "source_path": str(loaded.item.path),
+        "image_id": item.image_id,
+        "source_path": str(item.path),
+        "frame": frame if frame is not None else item.frame,
         "height": height,
         "width": width,
         "spacing_mm": spacing,
@@ -230,9 +282,10 @@ def _write_outputs(
         "cancer_area_mm2": area_mm2,
         "cancer_fraction": area_px / (height * width),
         "max_probability": float(prediction.probability.max()),
-        "probability_map": str(probability_map.relative_to(out_dir)),
-        "label_map": str(label_map.relative_to(out_dir)),
-        "overlay": str(overlay_path.relative_to(out_dir)) if overlay_path else None,
+        **{
+            column: str(path.relative_to(out_dir)) if path is not None else None
+            for column, path in files.items()
+        },
         "notes": "; ".join(ultrasound.warnings) or None,
         "error": None,
     }

@@ -167,6 +167,14 @@ def read_dicom_frames(path: str | Path, use_outside_regions: bool = False) -> Di
     return DicomFrame(pixels, xy_mm, source, notes)
 
 
+def dicom_frame_count(path: str | Path) -> int:
+    """``NumberOfFrames`` of a DICOM file (1 when absent), read without the pixel data."""
+    with py_warnings.catch_warnings():
+        py_warnings.simplefilter("ignore")
+        header = pydicom.dcmread(path, stop_before_pixels=True, specific_tags=["NumberOfFrames"])
+    return max(_int_or(header, "NumberOfFrames", 1), 1)
+
+
 def check_frame(frame: int, frames: int, path: Path) -> None:
     """Raise unless ``frame`` is a valid 0-based index among ``frames`` frames of ``path``."""
     if not 0 <= frame < frames:

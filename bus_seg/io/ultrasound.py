@@ -20,7 +20,13 @@ import numpy as np
 import tifffile
 
 from bus_seg.errors import InputError
-from bus_seg.io.dicom import check_frame, is_dicom, read_dicom_frame, read_dicom_frames
+from bus_seg.io.dicom import (
+    check_frame,
+    dicom_frame_count,
+    is_dicom,
+    read_dicom_frame,
+    read_dicom_frames,
+)
 from bus_seg.io.images import TIFF_SUFFIXES, read_array, to_gray
 from bus_seg.io.pixel_budget import check_pixel_budget
 from bus_seg.io.spacing import check_spacing_mm, settle_spacing
@@ -115,6 +121,23 @@ def read_ultrasound_frames(
         UltrasoundImage(pixels, used_mm, used_source, notes + spacing_notes if index == 0 else [])
         for index, pixels in enumerate(stack)
     ]
+
+
+def frame_count(path: str | Path) -> int:
+    """Frames of a cine loop (multi-frame DICOM, multi-page TIFF) from its header; 1 otherwise.
+
+    An unreadable header counts as 1 frame: reading the image then reports the problem.
+    """
+    path = Path(path)
+    try:
+        if is_dicom(path):
+            return dicom_frame_count(path)
+        if path.suffix.lower() in TIFF_SUFFIXES:
+            with tifffile.TiffFile(path) as tif:
+                return max(len(tif.pages), 1)
+    except Exception:  # any failure is reported by the read that follows
+        return 1
+    return 1
 
 
 def _decode(
