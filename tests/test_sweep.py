@@ -52,7 +52,9 @@ class RecordingLauncher:
         return returns
 
 
-def suggested_params(seed: int, n_trials: int, sweep_dir: Path) -> list[dict[str, str]]:
+def suggested_params(
+    seed: int, n_trials: int, sweep_dir: Path, extra: Sequence[str] = ()
+) -> list[dict[str, str]]:
     """The parameters the sweeper suggests (its overrides less the fixed ones), in-process with
     a recording launcher."""
     prepare_hydra()
@@ -73,7 +75,7 @@ def suggested_params(seed: int, n_trials: int, sweep_dir: Path) -> list[dict[str
                 config=cfg, hydra_context=context, task_function=lambda cfg: None
             )
             sweeper.launcher = RecordingLauncher()
-            arguments = [*SWEEP, f"seed={seed}"]
+            arguments = [*SWEEP, f"seed={seed}", *extra]
             sweeper.sweep(arguments=arguments)
             return [
                 dict(o.split("=", 1) for o in job if o not in arguments)
@@ -91,10 +93,25 @@ def test_the_seed_fixes_the_suggested_trials(tmp_path: Path) -> None:
     assert set(first[0]) == {
         "optimizer.lr",
         "loss",
-        "registration.projection",
-        "registration.profile_threshold",
-        "registration.core_diameter_mm_override",
     }, "model=tiny on the command line fixes the model; the rest of the space is searched"
+
+
+@pytest.mark.parametrize(
+    "sweep",
+    [
+        "registration.projection=choice(profile,area)",
+        "registration.profile_threshold=interval(0.3,0.7)",
+        "data=choice(synthetic,simulated)",
+        "data.split_seed=range(1,4)",
+    ],
+)
+def test_sweeping_the_labels_is_refused(tmp_path: Path, sweep: str) -> None:
+    """A trial must not be scored against labels (or a split) of its own making."""
+    from hydra.errors import HydraException
+
+    key = sweep.split("=", 1)[0]
+    with pytest.raises(HydraException, match=f"changes {key}, which define the labels"):
+        suggested_params(7, 2, tmp_path, extra=[sweep])
 
 
 def test_optuna_sweep_runs_three_trials(tmp_path: Path) -> None:

@@ -23,6 +23,10 @@ class BusSegOptunaSweeperConf:
             parallel launcher such as ``hydra/launcher=joblib``).
         params: search space, ``{config key: Hydra sweep}``; command-line overrides of the same
             key win (a plain ``key=value`` fixes it).
+        label_keys: fnmatch patterns of config keys that change the labels (or the images) the
+            trials are scored against: registration settings, the data source and the split.
+            Sweeping one of them is refused, because each trial would be scored against labels of
+            its own making; fix them with a plain ``key=value``.
     """
 
     _target_: str = "hydra_plugins.bus_seg_optuna_sweeper.optuna_sweeper.BusSegOptunaSweeper"
@@ -35,6 +39,20 @@ class BusSegOptunaSweeperConf:
     n_trials: int = 20
     n_jobs: int = 1
     params: dict[str, str] | None = None
+    label_keys: list[str] = field(
+        default_factory=lambda: [
+            "registration",
+            "registration.*",
+            "data",
+            "data.root",
+            "data.table",
+            "data.manifest",
+            "data.split_seed",
+            "data.split_fractions",
+            "data.num_folds",
+            "data.fold",
+        ]
+    )
 
 
 ConfigStore.instance().store(

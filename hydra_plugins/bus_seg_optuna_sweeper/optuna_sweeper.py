@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import fnmatch
 import functools
 import logging
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -112,6 +113,30 @@ def failing_instead_of_exiting(task_function: TaskFunction) -> TaskFunction:
     return run
 
 
+def refuse_label_sweeps(
+    space: Mapping[str, Any], label_keys: Sequence[str], metric: str | None
+) -> None:
+    """Refuse a search over keys that change the labels the trials are scored against.
+
+    A trial that sweeps registration settings (or the data, or the split) makes its own
+    validation labels: its ``val/dice_best`` then rewards the labels, not the model, and trials
+    cannot be compared.
+
+    Raises:
+        HydraException: a swept key matches ``label_keys``; names the keys and the fix.
+    """
+    swept = sorted(key for key in space if any(fnmatch.fnmatch(key, p) for p in label_keys))
+    if swept:
+        raise HydraException(
+            f"the sweep changes {', '.join(swept)}, which define the labels (or images) that "
+            f"{metric or 'the optimized metric'} is scored against: each trial would be scored "
+            "against labels of its own making. Fix these keys with a plain key=value (one value "
+            "for every trial), or compare registration settings outside the sweep (separate runs "
+            "evaluated on one fixed label set, or bus-seg-register's agreement report). "
+            "hydra.sweeper.label_keys lists the refused keys."
+        )
+
+
 class BusSegOptunaSweeper(Sweeper):
     """Optuna search over Hydra overrides; see
     :class:`~hydra_plugins.bus_seg_optuna_sweeper.config.BusSegOptunaSweeperConf` for the options.
@@ -130,6 +155,7 @@ class BusSegOptunaSweeper(Sweeper):
         n_trials: int,
         n_jobs: int,
         params: dict[str, str] | None,
+        label_keys: Sequence[str] = (),
     ) -> None:
         if direction not in DIRECTIONS:
             raise HydraException(f"hydra.sweeper.direction={direction!r}: use maximize or minimize")
@@ -143,6 +169,7 @@ class BusSegOptunaSweeper(Sweeper):
         self.study_name, self.storage = study_name, storage
         self.n_trials, self.n_jobs = n_trials, n_jobs
         self.params = dict(params or {})
+        self.label_keys = list(label_keys)
         self.config: DictConfig | None = None
         self.hydra_context: HydraContext | None = None
         self.launcher: Any = None
@@ -182,6 +209,7 @@ class BusSegOptunaSweeper(Sweeper):
             raise HydraException(
                 "the Optuna sweeper has nothing to search: give hydra.sweeper.params or sweeps"
             )
+        refuse_label_sweeps(space, self.label_keys, self.config.get("optimized_metric"))
         sweep_dir = Path(str(self.config.hydra.sweep.dir))
         with atomic_path(sweep_dir / "multirun.yaml") as tmp:
             OmegaConf.save(self.config, tmp)
