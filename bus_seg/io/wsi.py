@@ -78,6 +78,16 @@ class _TiffLevel:
         array = np.transpose(array, order)
         return array.reshape(array.shape[0], array.shape[1], -1)
 
+    @property
+    def tile_shape(self) -> tuple[int, int]:
+        """``(height, width)`` of the blocks decoded one by one: tiles, strips or the level."""
+        if not self._segments_readable():
+            return self.shape
+        page = self.keyframe
+        if page.is_tiled:
+            return page.tilelength, page.tilewidth
+        return min(page.rowsperstrip, self.shape[0]), self.shape[1]
+
     def _segments_readable(self) -> bool:
         """Whether the level is one page whose tiles/strips can be decoded one by one."""
         page = self.keyframe
@@ -141,6 +151,11 @@ class _PilLevel:
     def __init__(self, path: Path, shape: tuple[int, int], channels: int) -> None:
         self.path, self.shape, self.channels, self.extra_planes = path, shape, channels, 1
         self._array: np.ndarray | None = None
+
+    @property
+    def tile_shape(self) -> tuple[int, int]:
+        """The whole level: PIL decodes it at once."""
+        return self.shape
 
     def read(self, window: Roi) -> np.ndarray:
         if self._array is None:
@@ -288,6 +303,46 @@ class WSI:
                 self.path,
             ) from err
         return _to_rgb_uint8(array, invert=_is_min_is_white(source))
+
+    def tile_shape(self, level: int) -> tuple[int, int]:
+        """``(height, width)`` of the blocks ``level`` is decoded in (tiles, strips, or the whole
+        level when it cannot be read in parts); regions aligned to them decode nothing extra."""
+        return self._levels[self._check_level(level)].tile_shape
+
+    def read_reduced(
+        self, level: int, block: int, roi: Roi | None = None, band_pixels: int = 2**24
+    ) -> tuple[np.ndarray, Roi]:
+        """Read a level (or the window covering a level-0 region) averaged over ``block``-pixel
+        squares, band by band, so that at most about ``band_pixels`` level pixels are decoded
+        at once (a large single-level file is never held whole).
+
+        Returns:
+            ``(rgb, window)``: ``block_mean(read_level(level, roi), block)``, and the level
+            window ``(x, y, w, h)`` read (see :meth:`roi_to_level`).
+        """
+        window = self.roi_to_level(level, roi)
+        x, y, w, h = window
+        tile_h = self.tile_shape(level)[0]
+        if tile_h >= h or w * h <= band_pixels:
+            return block_mean(self.read_level(level, roi), block), window
+        rows = max(band_pixels // w, tile_h, block)
+        rows = math.ceil(rows / math.lcm(block, tile_h)) * math.lcm(block, tile_h)
+        height0, width0 = self.level_shapes[0]
+        height, width = self.level_shapes[level]
+        scale_x, scale_y = width0 / width, height0 / height
+        bands = []
+        for top in range(y, y + h, rows):
+            band_h = min(rows, y + h - top)
+            # a quarter pixel inside the window's edges: rounding cannot add a row or column
+            band_roi = (
+                (x + 0.25) * scale_x,
+                (top + 0.25) * scale_y,
+                (w - 0.5) * scale_x,
+                (band_h - 0.5) * scale_y,
+            )
+            band = self.read_level(level, band_roi)
+            bands.append(block_mean(band, block))
+        return np.concatenate(bands, axis=0), window
 
     def read_at_mpp(self, target_mpp: float, roi: Roi | None = None) -> tuple[np.ndarray, float]:
         """Read the coarsest level at least as fine as ``target_mpp``.
@@ -528,6 +583,21 @@ def _settle_mpp(
 
 def _is_min_is_white(level: _Level) -> bool:
     return isinstance(level, _TiffLevel) and level.keyframe.photometric == 0
+
+
+def block_mean(rgb: np.ndarray, block: int) -> np.ndarray:
+    """Average ``block``×``block`` pixel blocks (the edge padded with white) as uint8."""
+    if block == 1:
+        return rgb
+    height, width = rgb.shape[:2]
+    pad_h, pad_w = (-height) % block, (-width) % block
+    padded = np.pad(rgb, ((0, pad_h), (0, pad_w), (0, 0)), constant_values=255)
+    wide = np.uint16 if block <= 16 else np.uint32
+    sums = np.zeros((padded.shape[0] // block, padded.shape[1] // block, 3), dtype=wide)
+    for row in range(block):
+        for col in range(block):
+            sums += padded[row::block, col::block]
+    return ((sums + block * block // 2) // (block * block)).astype(np.uint8)
 
 
 def _to_rgb_uint8(array: np.ndarray, invert: bool = False) -> np.ndarray:

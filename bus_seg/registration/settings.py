@@ -42,6 +42,9 @@ class RegistrationSettings:
             level at least this fine, block-averaged down to about this size).
         tissue_close_um: radius of the morphological closing of the tissue mask (µm).
         fill_holes: count holes inside a tissue piece as tissue.
+        tissue_regions: find the tissue on a coarse level first and read only its bounding
+            boxes at ``tissue_mpp`` (fast on scanner-resolution slides); false decodes the
+            whole level (or ``wsi_roi``) at ``tissue_mpp``.
         min_fragment_area_mm2: pieces smaller than this are debris and are dropped.
         cancer_classes: annotation class names that count as cancer (case-insensitive), in
             every annotation format (QuPath GeoJSON, ImageScope XML, ASAP XML).
@@ -75,6 +78,7 @@ class RegistrationSettings:
     tissue_mpp: float = 4.0
     tissue_close_um: float = 10.0
     fill_holes: bool = True
+    tissue_regions: bool = True
     min_fragment_area_mm2: float = 0.05
     cancer_classes: tuple[str, ...] = field(default=DEFAULT_CANCER_CLASSES)
     annotation_object_types: tuple[str, ...] = field(default=DEFAULT_OBJECT_TYPES)

@@ -16,7 +16,7 @@ from scipy import ndimage
 from skimage.filters import threshold_otsu, threshold_triangle
 
 from bus_seg.errors import RegistrationError
-from bus_seg.io.wsi import WSI
+from bus_seg.io.wsi import WSI, block_mean
 from bus_seg.registration.settings import RegistrationSettings
 
 DARK_LEVEL = 25
@@ -26,6 +26,19 @@ GLASS_TOLERANCE = 6
 """Pixels within this brightness of the glass's brightness mode estimate the glass colour."""
 SAMPLE_SIZE = 500_000
 """At most about this many pixels estimate the glass colour and the threshold."""
+COARSE_MPP = 16.0
+"""µm per pixel of the coarse grid the tissue's boxes are found on (never finer than
+``tissue_mpp``)."""
+REGION_MARGIN_UM = 400.0
+"""Glass read around each piece found on the coarse grid."""
+COARSE_MIN_AREA_SHARE = 0.25
+"""Coarse pieces smaller than this share of ``min_fragment_area_mm2`` get no box."""
+MAX_REGION_SHARE = 0.75
+"""Boxes covering more than this share of the slide (or ``wsi_roi``): the whole is read."""
+MIN_REGION_PIXELS = 2**20
+"""Working windows of at most this many level pixels are read whole."""
+
+Roi = tuple[int, int, int, int]
 
 
 @dataclass
@@ -75,25 +88,41 @@ class TissueMap:
         return np.column_stack([col, row])
 
 
-def read_tissue_map(
-    wsi: WSI, roi: tuple[int, int, int, int] | None, settings: RegistrationSettings
-) -> TissueMap:
+def read_tissue_map(wsi: WSI, roi: Roi | None, settings: RegistrationSettings) -> TissueMap:
     """Read the WSI at about ``settings.tissue_mpp`` and find its tissue (inside ``roi``).
+
+    With ``settings.tissue_regions`` the tissue is first found on a coarse grid (about
+    :data:`COARSE_MPP`), and only its bounding boxes (with :data:`REGION_MARGIN_UM` of glass,
+    aligned to the file's tiles) are read at the working resolution: the grid then covers the
+    boxes, and the glass colour and threshold are estimated from them (so pixels at the edge of
+    the tissue may differ from a whole-level read). The grid's pixels are those the whole level
+    would give (same level, same block origin). When the boxes would
+    cover most of the slide, the whole level (or ``roi``) is read, band by band. Without
+    ``tissue_regions`` the whole level (or ``roi``) is decoded at once.
 
     Raises:
         InputError: the slide cannot be decoded.
         RegistrationError: no tissue is found.
     """
     level = wsi.best_level(settings.tissue_mpp)
+    block = max(1, math.floor(settings.tissue_mpp / wsi.level_mpp(level) + 1e-6))
     window = wsi.roi_to_level(level, roi)
-    rgb = wsi.read_level(level, roi)
+    read = None
+    if not settings.tissue_regions:
+        rgb, corner = block_mean(wsi.read_level(level, roi), block), window[:2]
+    else:
+        boxes = _tissue_boxes(wsi, roi, settings, level, block, window)
+        if boxes is None:
+            rgb, corner = wsi.read_reduced(level, block, roi)[0], window[:2]
+        else:
+            rgb, read, corner = _read_boxes(wsi, level, block, boxes)
     (height0, width0), (height, width) = wsi.level_shapes[0], wsi.level_shapes[level]
     level_ds = (width0 / width, height0 / height)
-    block = max(1, math.floor(settings.tissue_mpp / wsi.level_mpp(level) + 1e-6))
-    rgb = block_mean(rgb, block)
     downsample = (level_ds[0] * block, level_ds[1] * block)
-    origin = (window[0] * level_ds[0], window[1] * level_ds[1])
+    origin = (corner[0] * level_ds[0], corner[1] * level_ds[1])
     inside = roi_mask(rgb.shape[:2], origin, downsample, roi)
+    if read is not None:
+        inside &= read
     grid_um = min(downsample) * wsi.mpp
     mask, threshold = detect_tissue(rgb, settings, inside)
     mask = clean_mask(mask, settings.tissue_close_um / grid_um, settings.fill_holes) & inside
@@ -106,19 +135,121 @@ def read_tissue_map(
     return TissueMap(mask, rgb, origin, downsample, wsi.mpp, level, threshold)
 
 
-def block_mean(rgb: np.ndarray, block: int) -> np.ndarray:
-    """Average ``block``×``block`` pixel blocks (the edge padded with white) as uint8."""
-    if block == 1:
-        return rgb
-    height, width = rgb.shape[:2]
-    pad_h, pad_w = (-height) % block, (-width) % block
-    padded = np.pad(rgb, ((0, pad_h), (0, pad_w), (0, 0)), constant_values=255)
-    wide = np.uint16 if block <= 16 else np.uint32
-    sums = np.zeros((padded.shape[0] // block, padded.shape[1] // block, 3), dtype=wide)
-    for row in range(block):
-        for col in range(block):
-            sums += padded[row::block, col::block]
-    return ((sums + block * block // 2) // (block * block)).astype(np.uint8)
+def _tissue_boxes(
+    wsi: WSI,
+    roi: Roi | None,
+    settings: RegistrationSettings,
+    level: int,
+    block: int,
+    window: Roi,
+) -> list[Roi] | None:
+    """Windows ``(x, y, w, h)`` of ``level`` around the tissue found on a coarse grid.
+
+    Each box starts and ends on the file's tiles and on the working grid's blocks (counted
+    from ``window``'s corner), clipped to ``window``; overlapping boxes are merged. None when
+    the window is small, no tissue is found on the coarse grid (the caller reads the whole
+    window and reports), or the boxes cover more than :data:`MAX_REGION_SHARE` of it.
+    """
+    if window[2] * window[3] <= MIN_REGION_PIXELS:
+        return None
+    coarse_mpp = max(COARSE_MPP, settings.tissue_mpp)
+    coarse = wsi.best_level(coarse_mpp)
+    coarse_block = max(1, math.floor(coarse_mpp / wsi.level_mpp(coarse) + 1e-6))
+    rgb, coarse_window = wsi.read_reduced(coarse, coarse_block, roi)
+    height0, width0 = wsi.level_shapes[0]
+    height_c, width_c = wsi.level_shapes[coarse]
+    step = (width0 / width_c * coarse_block, height0 / height_c * coarse_block)
+    origin = (coarse_window[0] * width0 / width_c, coarse_window[1] * height0 / height_c)
+    inside = roi_mask(rgb.shape[:2], origin, step, roi)
+    mask, _ = detect_tissue(rgb, settings, inside)
+    labels, count = ndimage.label(mask & inside, structure=np.ones((3, 3), dtype=bool))
+    if count == 0:
+        return None
+    pixel_mm2 = step[0] * step[1] * wsi.mpp**2 * 1e-6
+    areas = np.bincount(labels.ravel(), minlength=count + 1)[1:] * pixel_mm2
+    height, width = wsi.level_shapes[level]
+    scale = (width / width0, height / height0)
+    margin = (REGION_MARGIN_UM / wsi.mpp * scale[0], REGION_MARGIN_UM / wsi.mpp * scale[1])
+    tile_h, tile_w = wsi.tile_shape(level)
+    boxes = []
+    for area, (rows, cols) in zip(areas, ndimage.find_objects(labels), strict=True):
+        if area < COARSE_MIN_AREA_SHARE * settings.min_fragment_area_mm2:
+            continue
+        x0 = (origin[0] + cols.start * step[0]) * scale[0] - margin[0]
+        x1 = (origin[0] + cols.stop * step[0]) * scale[0] + margin[0]
+        y0 = (origin[1] + rows.start * step[1]) * scale[1] - margin[1]
+        y1 = (origin[1] + rows.stop * step[1]) * scale[1] + margin[1]
+        xs = _aligned(x0, x1, tile_w, block, window[0], window[0] + window[2])
+        ys = _aligned(y0, y1, tile_h, block, window[1], window[1] + window[3])
+        if xs[1] > xs[0] and ys[1] > ys[0]:
+            boxes.append((xs[0], ys[0], xs[1] - xs[0], ys[1] - ys[0]))
+    boxes = _merged(boxes)
+    if not boxes or sum(w * h for _, _, w, h in boxes) > MAX_REGION_SHARE * window[2] * window[3]:
+        return None
+    return boxes
+
+
+def _aligned(
+    start: float, stop: float, tile: int, block: int, low: int, high: int
+) -> tuple[int, int]:
+    """``[start, stop)`` widened to whole tiles, then to whole blocks counted from ``low``,
+    within ``[low, high)``."""
+    first = max(math.floor(start / tile) * tile, low)
+    last = min(math.ceil(stop / tile) * tile, high)
+    first = low + (first - low) // block * block
+    last = min(low + math.ceil((last - low) / block) * block, high)
+    return first, last
+
+
+def _merged(boxes: list[Roi]) -> list[Roi]:
+    """The boxes with overlapping ones replaced by their bounding box, until none overlap."""
+    boxes = list(boxes)
+    index = 0
+    while index < len(boxes):
+        x, y, w, h = boxes[index]
+        for other in range(index + 1, len(boxes)):
+            ox, oy, ow, oh = boxes[other]
+            if x < ox + ow and ox < x + w and y < oy + oh and oy < y + h:
+                x0, y0 = min(x, ox), min(y, oy)
+                x1, y1 = max(x + w, ox + ow), max(y + h, oy + oh)
+                boxes[index] = (x0, y0, x1 - x0, y1 - y0)
+                del boxes[other]
+                index = -1  # a grown box may now overlap an earlier one: start again
+                break
+        index += 1
+    return boxes
+
+
+def _read_boxes(
+    wsi: WSI, level: int, block: int, boxes: list[Roi]
+) -> tuple[np.ndarray, np.ndarray, tuple[int, int]]:
+    """Read the level windows ``boxes``, block-averaged, onto one white canvas.
+
+    Returns:
+        ``(rgb, read, corner)``: the canvas, which of its pixels were read, and the level
+        pixel of its top-left corner (every box starts a whole number of blocks from it).
+    """
+    height0, width0 = wsi.level_shapes[0]
+    height, width = wsi.level_shapes[level]
+    scale = (width0 / width, height0 / height)
+    left, top = min(b[0] for b in boxes), min(b[1] for b in boxes)
+    right, bottom = max(b[0] + b[2] for b in boxes), max(b[1] + b[3] for b in boxes)
+    shape = (math.ceil((bottom - top) / block), math.ceil((right - left) / block))
+    rgb = np.full((*shape, 3), 255, dtype=np.uint8)
+    read = np.zeros(shape, dtype=bool)
+    for x, y, w, h in boxes:
+        # a quarter pixel inside the box's edges: rounding cannot add a row or column
+        roi = (
+            (x + 0.25) * scale[0],
+            (y + 0.25) * scale[1],
+            (w - 0.5) * scale[0],
+            (h - 0.5) * scale[1],
+        )
+        part, _ = wsi.read_reduced(level, block, roi)
+        row, col = (y - top) // block, (x - left) // block
+        rgb[row : row + part.shape[0], col : col + part.shape[1]] = part
+        read[row : row + part.shape[0], col : col + part.shape[1]] = True
+    return rgb, read, (left, top)
 
 
 def roi_mask(
@@ -137,9 +268,7 @@ def roi_mask(
     return ((cy >= y) & (cy < y + h))[:, None] & ((cx >= x) & (cx < x + w))[None, :]
 
 
-def foreground_score(
-    rgb: np.ndarray, method: str, inside: np.ndarray | None = None
-) -> np.ndarray:
+def foreground_score(rgb: np.ndarray, method: str, inside: np.ndarray | None = None) -> np.ndarray:
     """Per-pixel tissue score: summed optical density (``od``) or HSV saturation.
 
     The optical density of each channel is taken relative to the glass colour (see
@@ -216,7 +345,23 @@ def clean_mask(mask: np.ndarray, close_radius_px: float, fill_holes: bool) -> np
     cracks, and holes (background not connected to the border) are optionally filled.
 
     Both use separable minimum/maximum filters, so their cost does not grow with the radius.
+    Only the bounding box of the mask (with room for the filters) is filtered: the result is
+    the same, and a sparse mask on a large grid costs little.
     """
+    rows, cols = np.flatnonzero(mask.any(axis=1)), np.flatnonzero(mask.any(axis=0))
+    if len(rows) == 0:
+        return np.zeros_like(mask)
+    pad = int(round(close_radius_px)) + 3
+    r0, r1 = max(rows[0] - pad, 0), min(rows[-1] + 1 + pad, mask.shape[0])
+    c0, c1 = max(cols[0] - pad, 0), min(cols[-1] + 1 + pad, mask.shape[1])
+    out = np.zeros_like(mask)
+    out[r0:r1, c0:c1] = _clean_window(mask[r0:r1, c0:c1], close_radius_px, fill_holes)
+    return out
+
+
+def _clean_window(mask: np.ndarray, close_radius_px: float, fill_holes: bool) -> np.ndarray:
+    """:func:`clean_mask` of a window with at least the closing's reach of background around
+    its tissue."""
     opened = ndimage.maximum_filter(ndimage.minimum_filter(mask, size=3, mode="constant"), size=3)
     radius = int(round(close_radius_px))
     if radius >= 1:

@@ -18,7 +18,7 @@ import shapely.affinity
 from scipy import ndimage
 
 from bus_seg.io.images import write_png
-from bus_seg.io.wsi_writer import WSI_SUFFIXES, write_wsi
+from bus_seg.io.wsi_writer import SCANNED_SUFFIXES, WSI_SUFFIXES, write_scanned_slide, write_wsi
 from bus_seg.simulate.annotation_writer import (
     geojson_features,
     mask_polygons,
@@ -113,16 +113,26 @@ def simulate_case(job: CaseJob, settings: SimulationSettings, out_dir: Path) -> 
     fmt = str(rng.choice(list(wsi.formats), p=_weights(wsi.formats)))
     downsample = int(rng.choice(list(wsi.level_downsamples)))
     file_uuid = str(uuid.UUID(bytes=rng.bytes(16), version=4))
-    wsi_name = names["wsi"] + WSI_SUFFIXES[fmt]
-    write_wsi(
-        out_dir / wsi_name, rgb, wsi.mpp, fmt, downsample=downsample,
-        compression=wsi.compression, tile_size=wsi.tile_size, file_uuid=file_uuid,
-    )
+    scale = 1 if wsi.scan_mpp is None else round(wsi.mpp / wsi.scan_mpp)
+    if wsi.scan_mpp is None:
+        wsi_name = names["wsi"] + WSI_SUFFIXES[fmt]
+        write_wsi(
+            out_dir / wsi_name, rgb, wsi.mpp, fmt, downsample=downsample,
+            compression=wsi.compression, tile_size=wsi.tile_size, file_uuid=file_uuid,
+        )
+    else:
+        wsi_name = names["wsi"] + SCANNED_SUFFIXES[fmt]
+        write_scanned_slide(
+            out_dir / wsi_name, rgb, wsi.mpp, wsi.scan_mpp, fmt, downsample=downsample,
+            compression=wsi.compression, tile_size=wsi.tile_size,
+            seed=int(rng.integers(2**31)), file_uuid=file_uuid,
+        )
+        roi = None if roi is None else tuple(v * scale for v in roi)
     annotated = section == MAIN
     if settings.annotation.annotate_serial_section:
         annotated |= section == SERIAL
     annotation_name, annotation_info = _write_annotation(
-        out_dir, names["annotation"], cancer & annotated, section, settings, rng, wsi.mpp
+        out_dir, names["annotation"], cancer & annotated, section, settings, rng, wsi.mpp, scale
     )
     write_png(out_dir / f"{names['us']}.png", image)
     write_png(out_dir / f"{names['lesion_mask']}.png", source.mask.astype(np.uint8))
@@ -140,7 +150,7 @@ def simulate_case(job: CaseJob, settings: SimulationSettings, out_dir: Path) -> 
         "tract_y1": tract.p1[1],
         "core_diameter_mm": tract.diameter_mm,
         "wsi_path": wsi_name,
-        "wsi_mpp": wsi.mpp if state_mpp else None,
+        "wsi_mpp": (wsi.scan_mpp or wsi.mpp) if state_mpp else None,
         "annotation_path": annotation_name,
         "proximal_end": proximal_end,
         "wsi_roi": roi,
@@ -164,7 +174,7 @@ def simulate_case(job: CaseJob, settings: SimulationSettings, out_dir: Path) -> 
         "debris": int(sum(p.section == DEBRIS for p in rasters.pieces)),
         "wsi_format": fmt,
         "level_downsample": downsample,
-        "slide_size_px": list(rgb.shape[:2]),
+        "slide_size_px": [n * scale for n in rgb.shape[:2]],
         "proximal_end": proximal_end,
         "reference_cancer_share": round(cancer_share, 4),
         "ultrasound_lesion_share": round(tract.lesion_share, 4),
@@ -200,10 +210,17 @@ def _write_annotation(
     settings: SimulationSettings,
     rng: np.random.Generator,
     mpp: float,
+    scale: int = 1,
 ) -> tuple[str, dict[str, Any]]:
-    """Write the annotation as a label image or QuPath GeoJSON; return its name and facts."""
+    """Write the annotation as a label image or QuPath GeoJSON; return its name and facts.
+
+    ``scale`` > 1: the slide is written ``scale`` times finer than the rasters (scanner
+    resolution); the GeoJSON's coordinates are scaled to its level 0, and no label image is
+    drawn (it would be as large as level 0).
+    """
     annotation = settings.annotation
-    if rng.random() < annotation.label_image_probability:
+    if scale == 1 and rng.random() < annotation.label_image_probability:
+
         value = int(rng.choice([1, 255]))
         path = f"{name}_labels.png"
         write_label_image(out_dir / path, cancer, value)
@@ -215,17 +232,22 @@ def _write_annotation(
         cols = np.flatnonzero(cancer.any(axis=0))
         window = cancer[rows[0] : rows[-1] + 1, cols[0] : cols[-1] + 1]
         polygons = mask_polygons(window, offset=(int(cols[0]), int(rows[0])))
-        features = geojson_features(polygons, class_name, rng)
+        features = geojson_features(_scaled(polygons, scale), class_name, rng)
     info: dict[str, Any] = {"annotation_format": "geojson", "cancer_class": class_name}
     if rng.random() < annotation.stroma_probability:
         other = _non_cancer_region(section == MAIN, cancer, mpp)
         if other is not None and not other.is_empty:
             other_class = str(rng.choice(NON_CANCER_CLASSES))
-            features += geojson_features(other, other_class, rng)
+            features += geojson_features(_scaled(other, scale), other_class, rng)
             info["other_class"] = other_class
     path = f"{name}.geojson"
     write_geojson(out_dir / path, features)
     return path, info
+
+
+def _scaled(geometry: shapely.Geometry, scale: int) -> shapely.Geometry:
+    """Corner coordinates of the rasters -> those of a level 0 ``scale`` times finer."""
+    return geometry if scale == 1 else shapely.affinity.scale(geometry, scale, scale, origin=(0, 0))
 
 
 def _non_cancer_region(tissue: np.ndarray, cancer: np.ndarray, mpp: float) -> shapely.Geometry | None:

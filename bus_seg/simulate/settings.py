@@ -28,7 +28,9 @@ GAUGE_DIAMETER_MM = {14: 1.6, 16: 1.2, 18: 0.9}
 """Core diameter of common biopsy needle gauges."""
 
 PROXIMAL_ENDS = ("left", "right", "top", "bottom")
-WSI_FORMATS = ("ome_tiff", "tiff", "png")
+WSI_FORMATS = ("ome_tiff", "tiff", "png", "svs")
+SCANNED_FORMATS = ("svs", "ome_tiff")
+"""Formats a slide can be written in at ``wsi.scan_mpp``."""
 SOURCE_KINDS = ("phantom", "mask_folder")
 ENTRY_SIDES = ("left", "right")
 COMPRESSIONS = ("jpeg", "zlib", "none")
@@ -365,7 +367,12 @@ class WsiSettings:
     Attributes:
         mpp: micrometres per level-0 pixel.
         formats: relative weights of ``ome_tiff`` (pyramidal OME-TIFF), ``tiff`` (pyramidal
-            TIFF with resolution tags) and ``png`` (MPP in the manifest only).
+            TIFF with resolution tags), ``png`` (MPP in the manifest only) and ``svs`` (Aperio,
+            with ``scan_mpp`` only).
+        scan_mpp: µm per level-0 pixel of the written slide, as a 20× (0.5) or 40× (0.25)
+            scanner gives; the slide is simulated at ``mpp`` (a whole multiple of it) and
+            resampled tile by tile, so level 0 is never held in memory. Only ``svs`` and
+            ``ome_tiff`` formats, and GeoJSON annotations. None writes at ``mpp``.
         compression: tile compression of the TIFF formats: ``jpeg``, ``zlib`` or ``none``.
         tile_size: TIFF tile edge in pixels (a multiple of 16).
         level_downsamples: downsample factors per pyramid level to draw from (2 and/or 4).
@@ -377,6 +384,7 @@ class WsiSettings:
     """
 
     mpp: float = 4.0
+    scan_mpp: float | None = None
     formats: Mapping[str, float] = field(
         default_factory=lambda: {"ome_tiff": 0.7, "tiff": 0.2, "png": 0.1}
     )
@@ -392,6 +400,7 @@ class WsiSettings:
     def __post_init__(self) -> None:
         check_number("wsi.mpp", self.mpp, minimum=0.1, maximum=20.0)
         object.__setattr__(self, "formats", check_weights("wsi.formats", self.formats, WSI_FORMATS))
+        self._check_scan()
         if self.compression not in COMPRESSIONS:
             raise ConfigError(
                 f"simulation option wsi.compression: {self.compression!r} is not one of "
@@ -413,6 +422,31 @@ class WsiSettings:
         object.__setattr__(self, "texture_sources", tuple(str(s) for s in sources))
         check_number("wsi.texture_source_mpp", self.texture_source_mpp, minimum=0.05, maximum=20.0)
         check_number("wsi.stain_variation", self.stain_variation, minimum=0.0, maximum=0.5)
+
+
+    def _check_scan(self) -> None:
+        """``scan_mpp`` goes with the scanner formats, and divides ``mpp`` a whole number of times."""
+        weighted = {name for name, weight in self.formats.items() if weight > 0}
+        if self.scan_mpp is None:
+            if "svs" in weighted:
+                raise ConfigError(
+                    "simulation option wsi.formats: svs slides are written at a scanner's "
+                    "resolution only; set wsi.scan_mpp (e.g. 0.25) or drop svs"
+                )
+            return
+        check_number("wsi.scan_mpp", self.scan_mpp, minimum=0.1, maximum=20.0)
+        ratio = self.mpp / self.scan_mpp
+        if ratio < 1 - 1e-9 or abs(ratio - round(ratio)) > 1e-6:
+            raise ConfigError(
+                f"simulation option wsi.scan_mpp: wsi.mpp {self.mpp:g} / scan_mpp "
+                f"{self.scan_mpp:g} must be a whole number (e.g. mpp 2 with scan_mpp 0.5 or 0.25)"
+            )
+        if not weighted <= set(SCANNED_FORMATS):
+            raise ConfigError(
+                "simulation option wsi.formats: with wsi.scan_mpp only "
+                f"{' and '.join(SCANNED_FORMATS)} can be written; e.g. "
+                "wsi.formats={svs: 0.5, ome_tiff: 0.5}"
+            )
 
 
 @dataclass(frozen=True)

@@ -395,3 +395,28 @@ def test_tcga_svs_levels_no_mpp_and_level_choice(
         region = wsi.read_level(0, (2000, 1000, 300, 200))
     assert region.shape == (200, 300, 3)
     assert level0_offsets & set(read_offsets)
+
+
+def test_tile_shape_and_banded_reduced_read_equal_the_whole_read(tmp_path: Path) -> None:
+    """A single-level tiled file read band by band (a few tiles at a time) gives exactly the
+    block means of the whole level; striped and PNG levels report their decoding blocks."""
+    from bus_seg.io.wsi import block_mean
+
+    base = rgb_image(700, 900)
+    tiled, striped = tmp_path / "tiled.tif", tmp_path / "striped.tif"
+    tifffile.imwrite(tiled, base, tile=(64, 64), photometric="rgb", resolution=(1e4, 1e4), resolutionunit="CENTIMETER")
+    tifffile.imwrite(striped, base, rowsperstrip=50, photometric="rgb", resolution=(1e4, 1e4), resolutionunit="CENTIMETER")
+    with open_wsi(tiled) as wsi:
+        assert wsi.tile_shape(0) == (64, 64)
+        for block, roi in [(4, None), (3, (10, 20, 500, 650)), (1, (0, 0, 900, 700))]:
+            banded, window = wsi.read_reduced(0, block, roi, band_pixels=900 * 64)
+            whole = block_mean(wsi.read_level(0, roi), block)
+            assert window == wsi.roi_to_level(0, roi)
+            np.testing.assert_array_equal(banded, whole)
+    with open_wsi(striped) as wsi:
+        assert wsi.tile_shape(0) == (50, 900)
+        np.testing.assert_array_equal(wsi.read_reduced(0, 5, band_pixels=10_000)[0], block_mean(base, 5))
+    png = tmp_path / "slide.png"
+    Image.fromarray(base).save(png)
+    with open_wsi(png, mpp=1.0) as wsi:
+        assert wsi.tile_shape(0) == (700, 900)

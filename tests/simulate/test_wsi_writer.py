@@ -64,3 +64,56 @@ def test_bad_format_or_compression(tmp_path: Path, slide: np.ndarray) -> None:
     with pytest.raises(ConfigError, match="lzma"):
         write_wsi(tmp_path / "s.tif", slide, 1.0, "tiff", compression="lzma")
     assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize(("fmt", "mpp"), [("svs", 0.25), ("ome_tiff", 0.5), ("svs", 0.5)])
+def test_scanned_slides_read_back_with_mpp_levels_and_content(
+    tmp_path: Path, slide: np.ndarray, fmt: str, mpp: float
+) -> None:
+    """Scanner-resolution slides: Aperio SVS (level 0, thumbnail, levels, label, macro, MPP in
+    the ImageDescription) or OME-TIFF (SubIFDs), each level resampled from the source."""
+    from bus_seg.io.wsi_writer import SCANNED_SUFFIXES, write_scanned_slide
+
+    source = slide[::2, ::2]  # 256 x 512 at 2 µm/px
+    ratio = round(2.0 / mpp)
+    path = write_scanned_slide(
+        tmp_path / f"s{SCANNED_SUFFIXES[fmt]}", source, 2.0, mpp, fmt, downsample=4, tile_size=256
+    )
+    with tifffile.TiffFile(path) as tif:
+        names = [s.name for s in tif.series]
+        if fmt == "svs":
+            assert tif.is_svs and names == ["Baseline", "Thumbnail", "Label", "Macro"]
+            assert f"MPP = {mpp:.4f}" in tif.pages.first.description
+            assert tif.pages.first.is_tiled and not tif.pages[1].is_tiled
+        else:
+            assert tif.is_ome and len(tif.series[0].levels) >= 2
+    with open_wsi(path) as wsi:
+        assert wsi.mpp == pytest.approx(mpp) and wsi.mpp_source == ("aperio" if fmt == "svs" else "ome")
+        assert wsi.level_shapes[0] == (256 * ratio, 512 * ratio)
+        assert wsi.level_shapes[1] == (256 * ratio // 4, 512 * ratio // 4)
+        # the level at the source's resolution is the source (plus ±3 scanner noise, JPEG)
+        level = wsi.best_level(2.0)
+        reduced, _ = wsi.read_reduced(level, round(2.0 / wsi.level_mpp(level)))
+        assert np.abs(reduced.astype(int) - source.astype(int)).mean() < 6
+
+
+def test_scanned_slide_opens_in_openslide_with_mpp_and_levels(tmp_path: Path, slide: np.ndarray) -> None:
+    openslide = pytest.importorskip("openslide", reason="OpenSlide is not installed (optional)")
+    from bus_seg.io.wsi_writer import write_scanned_slide
+
+    for fmt, name in [("svs", "s.svs"), ("ome_tiff", "s.ome.tif")]:
+        path = write_scanned_slide(tmp_path / name, slide[::4, ::4], 2.0, 0.25, fmt, downsample=4)
+        with openslide.OpenSlide(str(path)) as osr:
+            assert osr.dimensions == (256 * 8, 128 * 8)
+            if fmt == "svs":  # OpenSlide reads OME-TIFF as a generic TIFF: level 0 only
+                assert osr.level_count >= 2
+                assert float(osr.properties[openslide.PROPERTY_NAME_MPP_X]) == pytest.approx(0.25)
+                assert {"label", "macro", "thumbnail"} <= set(osr.associated_images)
+
+
+def test_scanned_slide_needs_a_whole_ratio(tmp_path: Path, slide: np.ndarray) -> None:
+    from bus_seg.io.wsi_writer import write_scanned_slide
+
+    with pytest.raises(ConfigError, match="whole number"):
+        write_scanned_slide(tmp_path / "s.svs", slide, 2.0, 0.3, "svs")
+    assert not list(tmp_path.iterdir())
