@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+import textwrap
 from collections.abc import Mapping
 from pathlib import Path
 
@@ -23,6 +25,33 @@ OKABE_ITO = {
     "reddish_purple": "#CC79A7",
     "black": "#000000",
 }
+
+
+def wrap_label(text: str, width: int = 16, max_lines: int = 3) -> str:
+    """``text`` wrapped to lines of at most ``width`` characters, broken at spaces, ``/``, ``_``
+    or ``-`` where possible; beyond ``max_lines`` the middle is elided with "…" (so two long
+    names that differ only at the end stay distinguishable)."""
+    text = str(text)
+    limit = width * max_lines
+    if len(text) > limit:
+        keep = limit - 1
+        text = text[: keep // 2] + "…" + text[-(keep - keep // 2) :]
+    pieces = re.findall(r"[^ /_-]*[ /_-]?", text)
+    lines: list[str] = []
+    for piece in (p for p in pieces if p):
+        while len(piece) > width:  # a piece longer than a line is cut
+            if lines and len(lines[-1]) < width:
+                room = width - len(lines[-1])
+                lines[-1] += piece[:room]
+                piece = piece[room:]
+            else:
+                lines.append(piece[:width])
+                piece = piece[width:]
+        if lines and len(lines[-1]) + len(piece) <= width:
+            lines[-1] += piece
+        elif piece:
+            lines.append(piece)
+    return "\n".join(line.strip() for line in lines)
 
 
 def new_figure(width_in: float, height_in: float) -> Figure:
@@ -75,14 +104,18 @@ def plot_confusion(
     ax.set_yticks(range(len(class_names)), class_names)
     ax.set_xlabel("Predicted")
     ax.set_ylabel("Reference")
-    ax.set_title(title, fontsize=11)
     figure.colorbar(image, ax=ax, fraction=0.046, pad=0.04, label="fraction of reference row")
+    # wrapped to the figure's width, so a long run name never runs off either side
+    figure.suptitle(textwrap.fill(title, width=52), fontsize=11)
     figure.tight_layout()
     return save_figure(figure, path)
 
 
 def plot_paired(values: Mapping[str, pd.DataFrame], path: str | Path, *, title: str) -> Path:
     """Per-image paired plot: one panel per metric, one line per image across the runs.
+
+    Run names are wrapped (and, beyond three lines, elided in the middle) by :func:`wrap_label`,
+    the same way in every panel, so that long names never collide.
 
     Args:
         values: metric name -> DataFrame indexed by image id with one column per run.
@@ -93,8 +126,11 @@ def plot_paired(values: Mapping[str, pd.DataFrame], path: str | Path, *, title: 
     n_cols = min(3, n_panels)
     n_rows = -(-n_panels // n_cols)
     first = next(iter(values.values()))
-    width = max(3.2, 1.3 * first.shape[1] + 1.0)
-    figure = new_figure(width * n_cols, 3.4 * n_rows + 0.6)
+    labels = [wrap_label(column) for column in first.columns]
+    label_lines = max(label.count("\n") + 1 for label in labels)
+    width = max(3.2, 1.35 * first.shape[1] + 1.2)
+    panel_height = 3.2 + 0.2 * label_lines
+    figure = new_figure(width * n_cols, panel_height * n_rows + 0.7)
     for index, (metric, frame) in enumerate(values.items()):
         ax = figure.add_subplot(n_rows, n_cols, index + 1)
         positions = np.arange(frame.shape[1])
@@ -116,8 +152,10 @@ def plot_paired(values: Mapping[str, pd.DataFrame], path: str | Path, *, title: 
             label="mean",
             zorder=3,
         )
-        ax.set_xticks(positions, [str(column) for column in frame.columns])
+        ax.set_xticks(positions, labels, fontsize=8)
         ax.set_xlim(-0.4, positions[-1] + 0.4)
+        ax.set_xlabel("run")
+        ax.set_ylabel(metric)
         ax.set_title(f"{metric} (n={int(np.isfinite(data).all(axis=1).sum())} images)", fontsize=10)
         ax.grid(axis="y", alpha=0.3)
         if index == 0:

@@ -117,8 +117,9 @@ class Report:
                 body.append(
                     '<div class="gallery">'
                     + "".join(
-                        f'<figure><a href="{e(path)}"><img src="{e(path)}" alt="{e(caption)}"></a>'
-                        f"<figcaption>{e(caption)}</figcaption></figure>"
+                        f'<figure><a href="{e(path)}" title="open at full size">'
+                        f'<img src="{e(path)}" alt="{e(caption)}" loading="lazy"></a>'
+                        f"<figcaption>{e(caption)} (click to enlarge)</figcaption></figure>"
                         for path, caption in content
                     )
                     + "</div>"
@@ -127,7 +128,9 @@ class Report:
             "body{font-family:sans-serif;max-width:1200px;margin:2em auto;padding:0 1em}"
             "table{border-collapse:collapse;margin:1em 0}td,th{border:1px solid #bbb;padding:3px 8px;text-align:right}"
             "th{background:#eee}td:first-child,th:first-child{text-align:left}"
-            ".gallery figure{display:inline-block;margin:0.5em;max-width:560px}.gallery img{max-width:100%}"
+            ".gallery figure{display:block;margin:1em 0;max-width:100%}"
+            ".gallery img{width:100%;max-width:1150px;height:auto;border:1px solid #ddd}"
+            ".gallery figcaption{font-size:0.95em;color:#333}"
         )
         return (
             f'<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8"><title>{e(self.title)}</title>'
