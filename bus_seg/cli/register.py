@@ -7,6 +7,14 @@ A Hydra app (``conf/register.yaml``)::
 It writes ``labels/<case_id>.png``, ``report.csv`` and ``qc/<case_id>.png`` into ``out_dir``,
 prints the failed cases and a summary line, and exits with 0 when every case registered, 1 when
 any failed, and 2 on unusable input (manifest, settings).
+
+Across machines, each job registers one shard of the cases (a stable hash of the case id) into
+the same ``out_dir`` and writes ``shards/report-<i>-of-<n>.csv``; the same command without
+``shard`` then merges: it serves every case a shard finished from the cache and registers only
+the missing ones (a lost node, a failed case), writing the one ``report.csv``::
+
+    bus-seg-register -m hydra/launcher=joblib shard=0,1,2,3 num_shards=4 manifest=m.csv out_dir=reg
+    bus-seg-register manifest=m.csv out_dir=reg          # merge: report.csv, labels/ complete
 """
 
 from __future__ import annotations
@@ -18,6 +26,7 @@ import hydra
 from omegaconf import DictConfig, OmegaConf
 
 from bus_seg.cli.app import CONFIG_PATH, HYDRA_VERSION_BASE, exits_cleanly, run_app
+from bus_seg.cli.multirun_summary import in_multirun
 from bus_seg.errors import ConfigError
 
 if TYPE_CHECKING:
@@ -52,7 +61,28 @@ def register_from_config(cfg: DictConfig) -> CohortRegistration:
         strict=bool(cfg.strict),
         progress=bool(cfg.progress),
         use_cache=bool(cfg.use_cache),
+        shard=_shard(cfg),
     )
+
+
+def _shard(cfg: DictConfig) -> tuple[int, int] | None:
+    """``(shard, num_shards)`` from the config, or None for a whole (merging) run.
+
+    Raises:
+        ConfigError: ``num_shards`` > 1 without ``shard``, or values out of range.
+    """
+    from bus_seg.registration.shards import check_shard
+
+    shard, num_shards = cfg.get("shard"), cfg.get("num_shards", 1)
+    if shard is None:
+        if num_shards not in (None, 1):
+            raise ConfigError(
+                f"num_shards={num_shards} without shard: run every shard as a multirun, e.g. "
+                f"bus-seg-register -m shard=0,1,...,{num_shards - 1} num_shards={num_shards} "
+                "..., then the same command without shard/num_shards to merge"
+            )
+        return None
+    return check_shard(shard, num_shards)
 
 
 def run(cfg: DictConfig) -> int:
@@ -75,8 +105,11 @@ def run(cfg: DictConfig) -> int:
 
 @hydra.main(version_base=HYDRA_VERSION_BASE, config_path=CONFIG_PATH, config_name="register")
 @exits_cleanly
-def _app(cfg: DictConfig) -> None:
-    sys.exit(run(cfg))
+def _app(cfg: DictConfig) -> int:
+    status = run(cfg)
+    if in_multirun():  # a shard's failed cases are in its report; the other jobs go on
+        return status
+    sys.exit(status)
 
 
 def main() -> None:

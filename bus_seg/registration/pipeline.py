@@ -26,6 +26,7 @@ from bus_seg.registration.outputs import check_out_dir, check_qc_dpi, output_err
 from bus_seg.registration.qc import write_qc
 from bus_seg.registration.report import failed_row, report_frame, write_report
 from bus_seg.registration.settings import RegistrationSettings
+from bus_seg.registration.shards import shard_records, shard_report_path
 from bus_seg.registration.workers import die_with_parent
 
 logger = logging.getLogger(__name__)
@@ -72,6 +73,7 @@ def register_cohort(
     strict: bool = False,
     progress: bool = True,
     use_cache: bool = True,
+    shard: tuple[int, int] | None = None,
 ) -> CohortRegistration:
     """Register every case of a manifest into ``out_dir`` (labels/, qc/, report.csv).
 
@@ -89,6 +91,9 @@ def register_cohort(
         strict: raise after the run (report written) if any case failed.
         progress: show a progress bar.
         use_cache: reuse the outputs of unchanged cases.
+        shard: ``(i, n)``: register only the cases of shard ``i`` of ``n`` and write the report
+            to ``shards/report-<i>-of-<n>.csv`` (see :mod:`bus_seg.registration.shards`); a run
+            without it merges the shards' outputs into ``report.csv``.
 
     Raises:
         ManifestError: the manifest as a whole is unusable (missing, no required column, ...).
@@ -115,12 +120,16 @@ def register_cohort(
             manifest_warnings.append(str(issue))
         else:
             row_warnings[issue.row].append(issue.message)
-    rows = _rejected_rows(manifest)
-    rows += _register_records(manifest.records, settings, out_dir, workers, progress, use_cache)
+    records, report_path = manifest.records, out_dir / "report.csv"
+    rows = _rejected_rows(manifest) if shard is None else []
+    if shard is not None:
+        records = shard_records(records, *shard)
+        report_path = shard_report_path(out_dir, *shard)
+    rows += _register_records(records, settings, out_dir, workers, progress, use_cache)
     for row in rows:
         row["warnings"] = [*row_warnings.get(row["row"], []), *row["warnings"]]
     report = report_frame(rows)
-    report_path = write_report(report, out_dir / "report.csv")
+    report_path = write_report(report, report_path)
     ok = report[report["status"] == "ok"]
     failed_frame = report[report["status"] != "ok"]
     failed = [
