@@ -3,12 +3,14 @@ that does not stop the others, and a resumed training run that continues its W&B
 
 from __future__ import annotations
 
+import json
 import os
 import struct
 import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 import pytest
@@ -45,21 +47,37 @@ def _records(path: Path) -> Iterator[bytes]:
             yield parts
 
 
-def offline_runs(folder: Path) -> list[dict[str, object]]:
-    """``{id, group, exit_code}`` of every offline W&B run under ``folder``, oldest first."""
+def offline_runs(folder: Path) -> list[dict[str, Any]]:
+    """``{id, name, group, tags, exit_code, artifacts, logged}`` of every offline W&B run under
+    ``folder``, oldest first; ``artifacts`` holds ``(name, type, aliases, metadata)``, ``logged``
+    every history key."""
     from wandb.proto import wandb_internal_pb2
 
     runs = []
     for path in sorted(folder.rglob("offline-run-*/run-*.wandb")):
-        run: dict[str, object] = {"dir": path.parent.name}
+        run: dict[str, Any] = {"dir": path.parent.name, "artifacts": [], "logged": set()}
         for data in _records(path):
             record = wandb_internal_pb2.Record()
             record.ParseFromString(data)
             kind = record.WhichOneof("record_type")
             if kind == "run":
-                run.update(id=record.run.run_id, group=record.run.run_group)
+                run.update(
+                    id=record.run.run_id,
+                    group=record.run.run_group,
+                    name=record.run.display_name,
+                    tags=list(record.run.tags),
+                )
             elif kind == "exit":
                 run["exit_code"] = record.exit.exit_code
+            elif kind == "history":
+                run["logged"] |= {
+                    item.key or "/".join(item.nested_key) for item in record.history.item
+                }
+            elif kind == "artifact":
+                art = record.artifact
+                run["artifacts"].append(
+                    (art.name, art.type, list(art.aliases), json.loads(art.metadata or "{}"))
+                )
         runs.append(run)
     return runs
 
@@ -132,4 +150,32 @@ def test_resumed_run_continues_the_same_wandb_run(
 
     runs = offline_runs(output_dir / "wandb")
     assert [run["id"] for run in runs] == [run_id, run_id], "the restart logs into the same W&B run"
-    assert all(run["group"] == "default" and run["exit_code"] == 0 for run in runs)
+    assert all(run["group"] == "train" and run["exit_code"] == 0 for run in runs)
+
+
+def test_wandb_run_is_named_tagged_and_holds_checkpoints_and_report(
+    compose_config, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("WANDB_MODE", "offline")
+    cfg = compose_config(
+        "logger=wandb",
+        "logger.wandb.log_model=true",
+        "+experiment_name=probe",
+        "tags=[probe,cpu]",
+        "trainer.max_epochs=1",
+        "trainer.limit_train_batches=1",
+        "trainer.limit_val_batches=1",
+        *[o for o in TINY_RUN if o != "test=false"],
+    )
+    train(cfg)
+    (run,) = offline_runs(Path(cfg.paths.output_dir) / "wandb")
+    assert (run["name"], run["group"], run["tags"]) == ("probe", "probe", ["probe", "cpu"])
+    checkpoints = {tuple(a[2]): a[3] for a in run["artifacts"] if a[1] == "model"}
+    assert any("best" in aliases for aliases in checkpoints), checkpoints
+    assert any("last" in aliases for aliases in checkpoints), checkpoints
+    for metadata in checkpoints.values():
+        assert metadata["monitor"] and metadata["global_step"] == 1
+        assert {"val/dice", "val/loss"} <= set(metadata["metrics"])
+    media = {key.rsplit("/", 1)[0] for key in run["logged"] if key.endswith("/_type")}
+    assert {"test/report", "test/figures/confusion", "test/confusion", "test/per_image"} <= media
+    assert "test/overlays" not in media, "images only with evaluation.log_images"

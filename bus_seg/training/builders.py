@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import copy
+
 from pathlib import Path
 from typing import Any
 
 import pytorch_lightning as pl
 from hydra.utils import instantiate
-from omegaconf import DictConfig
+from omegaconf import DictConfig, open_dict
 from pytorch_lightning.utilities import rank_zero_only
 
 from bus_seg.training.callbacks import ConfigInCheckpoint
@@ -37,22 +39,47 @@ def build_callbacks(cfg: DictConfig) -> list[pl.Callback]:
     return callbacks
 
 
+def run_title(group: str) -> str:
+    """A tracker's run name: ``group`` and the command line's overrides (Hydra's own keys, the
+    experiment and the logger left out), e.g. ``default_pipeline model=unet trainer.max_epochs=3``."""
+    from hydra.core.hydra_config import HydraConfig
+
+    overrides = list(HydraConfig.get().overrides.task) if HydraConfig.initialized() else []
+    shown = [
+        o
+        for o in overrides
+        if not o.lstrip("+~").startswith(("hydra", "experiment=", "logger"))
+    ]
+    return " ".join([group, *shown])
+
+
 def build_loggers(logger_cfg: DictConfig | None) -> list[Any]:
     """Every logger in ``cfg.logger`` (none when the group is null).
 
     A W&B logger without an explicit ``id`` takes its output folder's run id (see
     :meth:`RunOutputs.wandb_run_id`): a restarted run continues its W&B run (``resume="allow"``,
-    the WandbLogger default) and each multirun job, in its own folder, gets its own run.
+    the WandbLogger default) and each multirun job, in its own folder, gets its own run. W&B and
+    MLflow runs without a name are named by :func:`run_title`; MLflow takes the run's tags.
     """
     loggers = []
     for conf in (logger_cfg or {}).values():
         if conf is None or "_target_" not in conf:
             continue
-        if str(conf._target_).endswith("WandbLogger") and not conf.get("id"):
-            outputs = RunOutputs(Path(str(conf.get("save_dir") or ".")))
-            loggers.append(
-                instantiate(conf, id=outputs.wandb_run_id(write=rank_zero_only.rank == 0))
-            )
-        else:
-            loggers.append(instantiate(conf))
+        target, extra = str(conf._target_), {}
+        if target.endswith("WandbLogger"):
+            if not conf.get("name"):
+                extra["name"] = run_title(str(conf.get("group") or "bus_seg"))
+            if not conf.get("id"):
+                outputs = RunOutputs(Path(str(conf.get("save_dir") or ".")))
+                extra["id"] = outputs.wandb_run_id(write=rank_zero_only.rank == 0)
+        elif target.endswith("MLFlowLogger"):
+            if not conf.get("run_name"):
+                extra["run_name"] = run_title(str(conf.get("experiment_name") or "bus_seg"))
+            tags = conf.get("tags")
+            if tags is not None and not isinstance(tags, DictConfig):
+                conf = copy.deepcopy(conf)
+                with open_dict(conf):
+                    del conf["tags"]
+                extra["tags"] = {str(tag): "true" for tag in tags}
+        loggers.append(instantiate(conf, **extra))
     return loggers
