@@ -17,27 +17,34 @@ from bus_seg.io.atomic import write_json_atomic, write_text_atomic
 from bus_seg.io.checkpoint import load_checkpoint
 from bus_seg.training.builders import build_callbacks, build_loggers, build_module
 from bus_seg.training.callbacks import plain_config
+from bus_seg.training.run_folder import check_resume_checkpoint, check_run_folder
 from bus_seg.training.run_outputs import RunOutputs, finish_wandb, metrics_to_floats, run_name
 
 log = logging.getLogger(__name__)
 
 
-def resolve_ckpt_path(ckpt_path: str | None, output_dir: Path) -> str | None:
+def resolve_ckpt_path(
+    ckpt_path: str | None, output_dir: Path, config: dict[str, Any] | None = None
+) -> str | None:
     """The checkpoint to resume from.
 
     ``"last"`` means ``<output_dir>/checkpoints/last.ckpt`` (must exist); None resumes from that file
     automatically when it exists (a restarted run in the same folder); any other value is a path.
+    With ``config`` (the run's plain config), the checkpoint must be a bus-seg-train checkpoint
+    of the same config apart from the keys that may change on resume (see
+    :mod:`bus_seg.training.run_folder`).
     """
     last = output_dir / "checkpoints" / "last.ckpt"
     if ckpt_path in (None, "last"):
-        if last.is_file():
-            log.info("resuming from %s", last)
-            load_checkpoint(last)
-            return str(last)
-        if ckpt_path == "last":
-            raise ConfigError(f"ckpt_path=last but {last} does not exist; run in the folder of the run to resume (hydra.run.dir=<run dir>)")
-        return None
-    load_checkpoint(ckpt_path)  # refuses a missing file or one that needs pickle, clearly
+        if not last.is_file():
+            if ckpt_path == "last":
+                raise ConfigError(f"ckpt_path=last but {last} does not exist; run in the folder of the run to resume (hydra.run.dir=<run dir>)")
+            return None
+        log.info("resuming from %s", last)
+        ckpt_path = str(last)
+    checkpoint = load_checkpoint(ckpt_path)  # refuses a missing file or one that needs pickle
+    if config is not None:
+        check_resume_checkpoint(checkpoint, ckpt_path, config)
     return ckpt_path
 
 
@@ -58,6 +65,10 @@ def train(cfg: DictConfig) -> tuple[dict[str, float], dict[str, Any]]:
     loggers = build_loggers(cfg.get("logger"))
     trainer: pl.Trainer = instantiate(cfg.trainer, callbacks=build_callbacks(cfg), logger=loggers or False)
     config = plain_config(cfg)
+    check_run_folder(outputs.config, config, cfg.get("ckpt_path"))
+    resume_from = (
+        resolve_ckpt_path(cfg.get("ckpt_path"), outputs.root, config) if cfg.get("train", True) else None
+    )
     for logger in loggers:
         logger.log_hyperparams(config)
     write_text_atomic(outputs.config, OmegaConf.to_yaml(config))
@@ -68,7 +79,7 @@ def train(cfg: DictConfig) -> tuple[dict[str, float], dict[str, Any]]:
             trainer.fit(
                 model,
                 datamodule=datamodule,
-                ckpt_path=resolve_ckpt_path(cfg.get("ckpt_path"), outputs.root),
+                ckpt_path=resume_from,
                 weights_only=True,
             )
         metrics = metrics_to_floats(trainer.callback_metrics)
