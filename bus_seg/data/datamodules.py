@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -14,12 +15,14 @@ from torch.utils.data import DataLoader
 from bus_seg.data.csv_table import read_image_label_table
 from bus_seg.data.dataset import SegmentationDataset
 from bus_seg.data.mask_folder import scan_mask_folder
-from bus_seg.data.samples import SegmentationSample
+from bus_seg.data.samples import WEAK_LABELS, SegmentationSample
 from bus_seg.data.sampling import EpochSampler, ResumableDataLoader, SeededAugmentation
 from bus_seg.data.splits import SUBSETS, split_by_patient
 from bus_seg.data.synthetic import write_synthetic_dataset
 from bus_seg.data.transforms import build_transform, check_image_size
-from bus_seg.errors import InputError
+from bus_seg.errors import ConfigError, InputError
+
+log = logging.getLogger(__name__)
 
 
 class SegmentationDataModule(pl.LightningDataModule):
@@ -38,6 +41,10 @@ class SegmentationDataModule(pl.LightningDataModule):
         mean: intensity mean for normalisation (images scaled to [0, 1] first).
         std: intensity standard deviation for normalisation.
         pin_memory: pin host memory (GPU training).
+        weak_labels: ``none`` (default), ``lesion_roi`` or ``lesion_mask``: in the training
+            subset only, unlabelled pixels outside the lesion box (``lesion_roi``) or outline
+            (``lesion_mask_path``) are taken as non-cancer. Weak knowledge, not histology: every
+            run that uses it records it in its config and metrics.
     """
 
     def __init__(
@@ -54,9 +61,13 @@ class SegmentationDataModule(pl.LightningDataModule):
         mean: float = 0.449,
         std: float = 0.226,
         pin_memory: bool = False,
+        weak_labels: str = "none",
     ) -> None:
         super().__init__()
         check_image_size(image_size)
+        if weak_labels not in WEAK_LABELS:
+            raise ConfigError(f"data.weak_labels={weak_labels!r} is unknown; choose one of {list(WEAK_LABELS)}")
+        self.weak_labels = weak_labels
         self.image_size, self.batch_size, self.num_workers = image_size, batch_size, num_workers
         self.split_fractions, self.seed = tuple(split_fractions), seed
         self.split_seed = seed if split_seed is None else split_seed
@@ -81,10 +92,30 @@ class SegmentationDataModule(pl.LightningDataModule):
                 f"the {' and '.join(empty)} subset is empty ({len(samples)} images of "
                 f"{len({s.patient_id for s in samples})} patients); add data or change data.split_fractions"
             )
+        self._check_weak_labels(self.subsets["train"])
         for name in SUBSETS:
             preset = self.augment if name == "train" else "eval"
             transform = build_transform(preset, self.image_size, self.mean, self.std)
-            self.datasets[name] = SegmentationDataset(self.subsets[name], transform)
+            weak = self.weak_labels if name == "train" else "none"
+            self.datasets[name] = SegmentationDataset(self.subsets[name], transform, weak)
+
+    def _check_weak_labels(self, train: list[SegmentationSample]) -> None:
+        """Refuse a weak-label setting that no training sample can serve; note partial cover."""
+        if self.weak_labels == "none":
+            return
+        column = "lesion_roi" if self.weak_labels == "lesion_roi" else "lesion_mask_path"
+        lacking = [s.image_id for s in train if not s.has_weak_region(self.weak_labels)]
+        if len(lacking) == len(train):
+            raise ConfigError(
+                f"data.weak_labels={self.weak_labels} needs the cohort column {column!r}, but no "
+                f"training case has it; add it to the manifest (cohort format 1.1) or set "
+                f"data.weak_labels=none"
+            )
+        if lacking:
+            log.warning(
+                "data.weak_labels=%s: %d of %d training cases have no %s and train on their strip only "
+                "(first: %s)", self.weak_labels, len(lacking), len(train), column, lacking[0],
+            )
 
     def split_table(self) -> pd.DataFrame:
         """One row per image: image_id, patient_id, subset (for the run's output folder)."""

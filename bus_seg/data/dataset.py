@@ -21,11 +21,18 @@ class SegmentationDataset(Dataset):
     Each item is a dict: ``image`` (1×H×W float), ``label`` (H×W long, 255 = ignore), ``lesion``
     (H×W long full lesion mask, 255 where unknown), ``image_id``, ``patient_id`` and
     ``spacing_mm`` (at the served resolution; NaN when unknown).
+
+    With ``weak_labels`` (``lesion_roi`` or ``lesion_mask``; training data only), unlabelled
+    pixels outside the sample's lesion box or outline become 0 (non-cancer) in ``label``; the
+    registered labels themselves are never changed.
     """
 
-    def __init__(self, samples: Sequence[SegmentationSample], transform: A.Compose) -> None:
+    def __init__(
+        self, samples: Sequence[SegmentationSample], transform: A.Compose, weak_labels: str = "none"
+    ) -> None:
         self.samples = list(samples)
         self.transform = transform
+        self.weak_labels = weak_labels
 
     def __len__(self) -> int:
         return len(self.samples)
@@ -34,6 +41,9 @@ class SegmentationDataset(Dataset):
         sample = self.samples[index]
         image = sample.load_image()
         labels = sample.load_labels(image.shape)
+        region = sample.weak_region(self.weak_labels, image.shape)
+        if region is not None:
+            labels = np.where((labels == IGNORE_LABEL) & ~region, 0, labels).astype(np.uint8)
         lesion = sample.load_lesion_mask(image.shape)
         lesion_known = lesion is not None
         if lesion is None:

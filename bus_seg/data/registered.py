@@ -14,7 +14,7 @@ from bus_seg.data.datamodules import SegmentationDataModule
 from bus_seg.data.samples import SegmentationSample
 from bus_seg.errors import ConfigError, InputError
 
-LABEL_SOURCES = ("registered", "reference")
+LABEL_SOURCES = ("registered", "reference", "lesion_mask")
 
 
 class RegisteredCohortDataModule(SegmentationDataModule):
@@ -29,8 +29,10 @@ class RegisteredCohortDataModule(SegmentationDataModule):
         registration: registration settings (a ``conf/registration`` option).
         cache_dir: folder for simulated cohorts and registration outputs.
         simulate: simulator settings used when ``manifest`` is None.
-        labels: ``registered`` (labels made by registration) or ``reference`` (the manifest's
-            ``label_path`` column, e.g. the simulator's ground truth).
+        labels: ``registered`` (labels made by registration), ``reference`` (the manifest's
+            ``label_path`` column, e.g. the simulator's ground truth) or ``lesion_mask`` (the
+            whole lesion of ``lesion_mask_path`` as a full label: the fully supervised bound,
+            not histology).
         workers: processes used by simulation and registration.
         **kwargs: split, transform and loader settings of :class:`SegmentationDataModule`.
     """
@@ -70,6 +72,10 @@ class RegisteredCohortDataModule(SegmentationDataModule):
         return self.cache_dir / "registered" / _digest({"manifest": str(manifest.resolve())})
 
     def prepare_data(self) -> None:
+        # Lightning calls this before fit and again before test: register (and show its
+        # progress bar) once per DataModule.
+        if self.registration_report is not None:
+            return
         from bus_seg.registration import RegistrationSettings, register_cohort
 
         manifest = self.cohort_manifest()
@@ -99,6 +105,7 @@ class RegisteredCohortDataModule(SegmentationDataModule):
         for record in manifest.records:
             if record.case_id not in ok.index:
                 continue
+            label_kind = "label_map"
             if self.labels == "reference":
                 if record.label_path is None:
                     raise InputError(
@@ -106,6 +113,14 @@ class RegisteredCohortDataModule(SegmentationDataModule):
                         manifest.path,
                     )
                 label = record.label_path
+            elif self.labels == "lesion_mask":
+                if record.lesion_mask_path is None:
+                    raise InputError(
+                        f"case {record.case_id!r} has no lesion_mask_path; data.labels=lesion_mask needs one "
+                        "for every case (cohort format 1.1)",
+                        manifest.path,
+                    )
+                label, label_kind = record.lesion_mask_path, "masks"
             else:
                 label = labels_dir / f"{record.case_id}.png"
             spacing = ok.loc[record.case_id].get("us_spacing_mm")
@@ -115,9 +130,11 @@ class RegisteredCohortDataModule(SegmentationDataModule):
                     patient_id=record.patient_id,
                     image_path=record.us_path,
                     label_paths=(label,),
+                    label_kind=label_kind,
                     split=record.split,
                     spacing_mm=float(spacing) if pd.notna(spacing) else record.us_spacing_mm,
-                    lesion_mask_path=manifest.resolve_extra_path(record, "lesion_mask_path"),
+                    lesion_mask_path=record.lesion_mask_path,
+                    lesion_roi=record.lesion_roi,
                 )
             )
         if not samples:

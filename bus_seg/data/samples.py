@@ -12,6 +12,8 @@ from bus_seg.io.images import read_gray
 from bus_seg.io.ultrasound import read_ultrasound_pixels
 
 IGNORE_LABEL = 255
+WEAK_LABELS = ("none", "lesion_roi", "lesion_mask")
+"""``data.weak_labels``: which weak region knowledge marks unlabelled pixels non-cancer."""
 
 
 @dataclass(frozen=True)
@@ -26,7 +28,9 @@ class SegmentationSample:
         label_kind: ``"label_map"`` (values 0, 1, 255 kept) or ``"masks"`` (union of non-zero).
         split: a fixed subset (``train``/``val``/``test``) or None to let the splitter decide.
         spacing_mm: pixel size of the image in millimetres, when known.
-        lesion_mask_path: full lesion mask (0/non-zero), for evaluation beyond the labelled strip.
+        lesion_mask_path: full lesion mask (0/non-zero), for evaluation beyond the labelled strip
+            and, with ``data.weak_labels=lesion_mask``, as weak training knowledge.
+        lesion_roi: ``(x, y, w, h)`` box in image pixels that holds the whole lesion, or None.
     """
 
     image_id: str
@@ -37,6 +41,7 @@ class SegmentationSample:
     split: str | None = None
     spacing_mm: float | None = None
     lesion_mask_path: Path | None = None
+    lesion_roi: tuple[int, int, int, int] | None = None
 
     def load_image(self) -> np.ndarray:
         """The image as H×W uint8 gray, read exactly as registration and inference read it
@@ -65,6 +70,37 @@ class SegmentationSample:
         if self.lesion_mask_path is None:
             return None
         return (self._read_checked(self.lesion_mask_path, shape) > 0).astype(np.uint8)
+
+    def has_weak_region(self, weak_labels: str) -> bool:
+        """Whether the sample carries the knowledge that ``weak_labels`` asks for."""
+        if weak_labels == "lesion_roi":
+            return self.lesion_roi is not None
+        if weak_labels == "lesion_mask":
+            return self.lesion_mask_path is not None
+        return False
+
+    def weak_region(self, weak_labels: str, shape: tuple[int, int]) -> np.ndarray | None:
+        """H×W bool: where the lesion may be (inside the box or the outline), or None.
+
+        Raises:
+            InputError: the box does not lie inside the image, or the mask has another size.
+        """
+        if not self.has_weak_region(weak_labels):
+            return None
+        if weak_labels == "lesion_mask":
+            return self.load_lesion_mask(shape).astype(bool)
+        x, y, w, h = self.lesion_roi
+        height, width = shape
+        if x + w > width or y + h > height:
+            raise InputError(
+                f"case {self.image_id!r}: lesion_roi {x},{y},{w},{h} reaches beyond the {width}×{height} "
+                "image; a lesion_roi is x,y,w,h in ultrasound pixels with x+w <= width and y+h <= height: "
+                "fix the manifest's lesion_roi cell",
+                self.image_path,
+            )
+        region = np.zeros(shape, dtype=bool)
+        region[y : y + h, x : x + w] = True
+        return region
 
     def _read_checked(self, path: Path, shape: tuple[int, int]) -> np.ndarray:
         array = read_gray(path)

@@ -1,4 +1,4 @@
-"""The cohort manifest (cohort format v1): read it into typed records, check its rows, write it.
+"""The cohort manifest (cohort format v1.1): read it into typed records, check its rows, write it.
 
 Reading checks the structure only and opens no image, so it is fast on any cohort; the deep
 checks that open the files live in :mod:`bus_seg.validate`. Problems of the file as a whole
@@ -36,6 +36,8 @@ MANIFEST_COLUMNS: tuple[str, ...] = (
     "wsi_roi",
     "split",
     "label_path",
+    "lesion_roi",
+    "lesion_mask_path",
 )
 REQUIRED_COLUMNS: tuple[str, ...] = (
     "case_id",
@@ -45,7 +47,13 @@ REQUIRED_COLUMNS: tuple[str, ...] = (
     "annotation_path",
 )
 """Always required; the tract columns are required too unless the needle is found automatically."""
-PATH_COLUMNS: tuple[str, ...] = ("us_path", "wsi_path", "annotation_path", "label_path")
+PATH_COLUMNS: tuple[str, ...] = (
+    "us_path",
+    "wsi_path",
+    "annotation_path",
+    "label_path",
+    "lesion_mask_path",
+)
 DEFAULT_CORE_DIAMETER_MM = 1.6
 DEFAULT_PROXIMAL_END = "left"
 PROXIMAL_ENDS: tuple[str, ...] = ("left", "right", "top", "bottom")
@@ -116,6 +124,11 @@ class CaseRecord:
         wsi_roi: ``(x, y, w, h)`` in level-0 pixels, or None for the whole slide.
         split: ``"train"``, ``"val"``, ``"test"`` or None (drawn by the splitter).
         label_path: absolute path of a reference label map, or None.
+        lesion_roi: ``(x, y, w, h)`` in ultrasound pixels of a box holding the whole lesion (the
+            pixels whose centres lie in [x, x+w) × [y, y+h)), or None. Weak knowledge, not
+            histology.
+        lesion_mask_path: absolute path of the whole-lesion mask (ultrasound size, non-zero =
+            lesion), or None. Weak knowledge, not histology.
         extra: the cells of unknown columns, stripped of surrounding whitespace.
         us_frame: 0-based frame of a cine-loop ultrasound file (``us_frame`` column), or None
             (frame 0, with a warning when the file has several).
@@ -136,6 +149,8 @@ class CaseRecord:
     split: str | None
     label_path: Path | None
     extra: dict[str, str] = field(default_factory=dict)
+    lesion_roi: tuple[int, int, int, int] | None = None
+    lesion_mask_path: Path | None = None
     us_frame: int | None = None
 
 
@@ -169,8 +184,7 @@ class Manifest:
         records: the rows without errors, in file order.
         issues: every error and warning, header issues first, then by row.
         row_count: number of data rows (blank lines not counted).
-        allow_outside_paths: whether paths may leave ``root`` (used by
-            :meth:`resolve_extra_path`).
+        allow_outside_paths: whether paths may leave ``root``.
     """
 
     path: Path
@@ -205,20 +219,6 @@ class Manifest:
                 f"{listing}",
                 self.path,
             )
-
-    def resolve_extra_path(self, record: CaseRecord, column: str) -> Path | None:
-        """Resolve a path held in an extra column (e.g. ``lesion_mask_path``), None if empty.
-
-        Raises:
-            ManifestError: the path leaves the manifest's folder and that is not allowed.
-        """
-        value = record.extra.get(column, "")
-        if not value:
-            return None
-        resolved, problem = _resolve_path(self.root, value, self.allow_outside_paths)
-        if problem:
-            raise ManifestError(problem, self.path, record.row, column, record.case_id)
-        return resolved
 
 
 def read_manifest(
@@ -475,6 +475,7 @@ def _parse_row(
             f"{DEFAULT_PROXIMAL_END!r}",
         )
     wsi_roi = _parse_roi(values.get("wsi_roi", ""), check)
+    lesion_roi = _parse_roi(values.get("lesion_roi", ""), check, "lesion_roi", "ultrasound")
     us_frame = _parse_frame(values.get(US_FRAME_COLUMN, ""), check)
     split = values.get("split", "").lower() or None
     if split is not None and split not in SPLITS:
@@ -506,6 +507,8 @@ def _parse_row(
         split=split,
         label_path=paths["label_path"],
         extra=extra,
+        lesion_roi=lesion_roi,
+        lesion_mask_path=paths["lesion_mask_path"],
         us_frame=us_frame,
     )
     return record, []
@@ -564,7 +567,9 @@ def _parse_frame(raw: str, check: _RowChecker) -> int | None:
     return int(raw)
 
 
-def _parse_roi(raw: str, check: _RowChecker) -> tuple[int, int, int, int] | None:
+def _parse_roi(
+    raw: str, check: _RowChecker, column: str = "wsi_roi", image: str = "level-0"
+) -> tuple[int, int, int, int] | None:
     if not raw:
         return None
     parts = [_to_float(part) for part in raw.split(",")]
@@ -578,9 +583,9 @@ def _parse_roi(raw: str, check: _RowChecker) -> tuple[int, int, int, int] | None
     )
     if not valid:
         check.error(
-            "wsi_roi",
-            f"must be x,y,w,h: four whole numbers of level-0 pixels, x,y >= 0 and w,h > 0 "
-            f'(e.g. "1200,340,5000,800"), got {raw!r}; leave it empty to use the whole slide',
+            column,
+            f"must be x,y,w,h: four whole numbers of {image} pixels, x,y >= 0 and w,h > 0 "
+            f'(e.g. "1200,340,5000,800"), got {raw!r}; leave it empty if there is none',
         )
         return None
     x, y, w, h = (int(part) for part in parts)

@@ -69,6 +69,13 @@ def _texture(path: str, source_mpp: float, target_mpp: float) -> np.ndarray:
     return load_texture(path, source_mpp, target_mpp)
 
 
+def lesion_box(mask: np.ndarray) -> str:
+    """The ``lesion_roi`` cell of a lesion mask: ``x,y,w,h`` of the pixels holding the lesion."""
+    rows, cols = np.nonzero(mask)
+    x, y = int(cols.min()), int(rows.min())
+    return f"{x},{y},{int(cols.max()) - x + 1},{int(rows.max()) - y + 1}"
+
+
 def simulate_case(job: CaseJob, settings: SimulationSettings, out_dir: Path) -> CaseOutcome:
     """Simulate a case and write its files under ``out_dir`` (atomically, file by file).
 
@@ -156,6 +163,7 @@ def simulate_case(job: CaseJob, settings: SimulationSettings, out_dir: Path) -> 
         "wsi_roi": roi,
         "split": None,
         "label_path": f"{names['label']}.png",
+        "lesion_roi": lesion_box(source.mask),
         "lesion_mask_path": f"{names['lesion_mask']}.png",
         "difficulty": settings.faults.difficulty,
         "source_image": job.source_image,
@@ -220,7 +228,6 @@ def _write_annotation(
     """
     annotation = settings.annotation
     if scale == 1 and rng.random() < annotation.label_image_probability:
-
         value = int(rng.choice([1, 255]))
         path = f"{name}_labels.png"
         write_label_image(out_dir / path, cancer, value)

@@ -99,8 +99,7 @@ def render_contact_sheet(
     fig = Figure(figsize=(9.0, 1.9 * len(records)))
     axes = fig.subplots(len(records), 2, width_ratios=[1, 3.2], squeeze=False)
     for row, record in zip(axes, records, strict=True):
-        lesion_mask = manifest.resolve_extra_path(record, "lesion_mask_path")
-        row[0].imshow(ultrasound_panel(record, lesion_mask))
+        row[0].imshow(ultrasound_panel(record, record.lesion_mask_path))
         row[0].set_title(f"{record.case_id} ({record.patient_id})", fontsize=7)
         thumb, caption = slide_panel(record)
         row[1].imshow(thumb)

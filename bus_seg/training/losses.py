@@ -185,36 +185,61 @@ class FocalLoss(nn.Module):
 
 
 class SegmentationLoss(nn.Module):
-    """Main plus weighted auxiliary loss over a model's output dict.
+    """Main plus weighted auxiliary loss over a model's output dict, plus regularisers.
 
-    ``loss = criterion(outputs["out"], target) + aux_weight · criterion(outputs["aux"], target)``
-    (torchvision reference ``train.py::criterion``); the auxiliary term is skipped when the model
-    has no ``"aux"`` output or ``aux_weight`` is 0.
+    ``loss = criterion(outputs["out"], target) + aux_weight · criterion(outputs["aux"], target)
+    + Σ_k weight_k · regulariser_k(outputs["out"], target, image)`` (the first two terms as
+    torchvision's reference ``train.py::criterion``); the auxiliary term is skipped when the model
+    has no ``"aux"`` output or ``aux_weight`` is 0. Regularisers
+    (:mod:`bus_seg.training.regularisers`) speak about the unlabelled pixels of strip labels.
 
     Args:
         criterion: A loss taking ``(logits, target)``.
         aux_weight: Weight of the auxiliary-head loss.
+        regularisers: ``{name: module}``; each module has a ``weight`` and takes
+            ``(logits, target, image)``.
     """
 
-    def __init__(self, criterion: nn.Module, aux_weight: float = 0.5) -> None:
+    def __init__(
+        self,
+        criterion: nn.Module,
+        aux_weight: float = 0.5,
+        regularisers: Mapping[str, nn.Module] | None = None,
+    ) -> None:
         super().__init__()
         if aux_weight < 0:
             raise ConfigError(f"loss.aux_weight={aux_weight} must be ≥ 0")
         self.criterion = criterion
         self.aux_weight = aux_weight
+        self.regularisers = nn.ModuleDict(
+            {name: term for name, term in (regularisers or {}).items() if term is not None}
+        )
 
     def forward(
-        self, outputs: Mapping[str, torch.Tensor], target: torch.Tensor
+        self,
+        outputs: Mapping[str, torch.Tensor],
+        target: torch.Tensor,
+        image: torch.Tensor | None = None,
     ) -> dict[str, torch.Tensor]:
         """Compute the loss.
 
+        Args:
+            outputs: The model's ``{"out": logits, "aux": logits?}``.
+            target: ``N×H×W`` labels (0/1/255).
+            image: The normalised input ``N×C×H×W`` (needed by regularisers).
+
         Returns:
             ``{"loss": total, "loss_out": main term, "loss_aux": auxiliary term (unweighted,
-            present only when computed)}``.
+            present only when computed), "loss_<name>": each regulariser (unweighted)}``.
         """
         parts = {"loss_out": self.criterion(outputs["out"], target)}
         total = parts["loss_out"]
         if "aux" in outputs and self.aux_weight > 0:
             parts["loss_aux"] = self.criterion(outputs["aux"], target)
             total = total + self.aux_weight * parts["loss_aux"]
+        if self.regularisers and image is None:
+            raise ConfigError("loss.regularisers need the input image: call loss(outputs, target, image)")
+        for name, term in self.regularisers.items():
+            parts[f"loss_{name}"] = term(outputs["out"], target, image)
+            total = total + term.weight * parts[f"loss_{name}"]
         return {"loss": total, **parts}

@@ -15,7 +15,8 @@ Empty-image rules (per image; pooled ratios follow the same rules on the summed 
 - ``recall``: NaN when the truth has no cancer pixel (undefined; left out of per-image means);
 - ``precision``: NaN when nothing is predicted cancer;
 - ``specificity``: NaN when the truth has no non-cancer pixel;
-- ``pixel_acc``: NaN when the image has no labelled pixel.
+- ``pixel_acc``: NaN when the image has no labelled pixel;
+- ``balanced_acc`` (mean of recall and specificity): NaN when either is NaN.
 
 These rules live in :func:`scores_from_counts` only: the logged metrics, the test scores and the
 evaluation's per-image table all call it, so an image has one value everywhere.
@@ -28,7 +29,7 @@ from torchmetrics import Metric
 from torchmetrics.functional.classification import binary_stat_scores
 
 IGNORE_INDEX = 255
-METRIC_NAMES = ("pixel_acc", "dice", "iou", "recall", "precision", "specificity")
+METRIC_NAMES = ("pixel_acc", "dice", "iou", "recall", "precision", "specificity", "balanced_acc")
 PER_IMAGE_LOGGED = ("dice", "recall", "pixel_acc")
 
 
@@ -83,6 +84,9 @@ def scores_from_counts(
         "precision": _ratio(tp, tp + fp, nan),
         "specificity": _ratio(tn, tn + fp, nan),
     }
+    # Mean of recall and specificity: calling every pixel cancer scores 0.5 however good its
+    # Dice, so it is the model-selection value of strip-labelled runs. NaN when either is.
+    scores["balanced_acc"] = (scores["recall"] + scores["specificity"]) / 2
     unlabelled = (tp + fp + tn + fn) == 0
     return {name: torch.where(unlabelled, torch.full_like(value, nan), value) for name, value in scores.items()}
 

@@ -39,7 +39,9 @@ class SegmentationModule(pl.LightningModule):
     Logs ``train/loss``, ``val/<metric>`` and ``test/<metric>`` for every pooled metric of
     :class:`~bus_seg.training.metrics.SegmentationMetrics` (``pixel_acc``, ``dice``, ``iou``,
     ``recall``, ``precision``, ``specificity``), the per-image means ``*/per_image_dice``,
-    ``*/per_image_recall``, ``*/per_image_pixel_acc``, and ``val/dice_best``.
+    ``*/per_image_recall``, ``*/per_image_pixel_acc``, ``val/dice_best`` and
+    ``val/balanced_acc_best`` (the model-selection value of strip labels: the mean of strip
+    recall and specificity, which calling every pixel cancer cannot raise above 0.5).
 
     Args:
         net: a registry model returning ``{"out": logits, "aux": logits?}``.
@@ -66,6 +68,7 @@ class SegmentationModule(pl.LightningModule):
         self.optimizer_factory, self.scheduler_factory = optimizer, scheduler
         self.val_metrics = SegmentationMetrics()
         self.val_dice_best = MaxMetric()
+        self.val_balanced_acc_best = MaxMetric()
         self.test_samples: list[EvalSample] = []
         self.evaluation_dir: Path | None = None
         self.evaluation_options: dict[str, Any] = {}
@@ -76,7 +79,7 @@ class SegmentationModule(pl.LightningModule):
 
     def training_step(self, batch: dict[str, Any], batch_idx: int) -> torch.Tensor:
         outputs = self(batch["image"])
-        losses = self.loss(outputs, batch["label"])
+        losses = self.loss(outputs, batch["label"], batch["image"])
         loss = losses.pop("loss")
         batch_size = batch["image"].shape[0]
         self.log("train/loss", loss, prog_bar=True, on_step=True, on_epoch=True, batch_size=batch_size)
@@ -89,7 +92,7 @@ class SegmentationModule(pl.LightningModule):
 
     def validation_step(self, batch: dict[str, Any], batch_idx: int) -> None:
         outputs = self(batch["image"])
-        loss = self.loss(outputs, batch["label"])["loss"]
+        loss = self.loss(outputs, batch["label"], batch["image"])["loss"]
         self.log("val/loss", loss, on_epoch=True, batch_size=batch["image"].shape[0], sync_dist=True)
         self.val_metrics.update(outputs["out"].argmax(dim=1), batch["label"])
 
@@ -99,6 +102,8 @@ class SegmentationModule(pl.LightningModule):
         self.log_dict({f"val/{k}": v for k, v in scores.items()})
         self.val_dice_best.update(self.trainer.callback_metrics["val/dice"])
         self.log("val/dice_best", self.val_dice_best.compute(), prog_bar=True)
+        self.val_balanced_acc_best.update(self.trainer.callback_metrics["val/balanced_acc"])
+        self.log("val/balanced_acc_best", self.val_balanced_acc_best.compute())
 
     def on_test_epoch_start(self) -> None:
         self.test_samples = []

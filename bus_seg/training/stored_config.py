@@ -26,9 +26,13 @@ from bus_seg.errors import InputError
 CONFIG_KEY = "bus_seg_config"
 
 LOSS_CLASSES = ("SegmentationLoss", "CrossEntropy", "DiceLoss", "CEDice", "FocalLoss")
+REGULARISER_CLASSES = ("GatedCRFLoss", "CompactnessPrior", "EntropyMinimisation")
 ALLOWED_TARGETS: dict[str, frozenset[str]] = {
     "model": frozenset({"bus_seg.models.build_model"}),
-    "loss": frozenset(f"bus_seg.training.losses.{name}" for name in LOSS_CLASSES),
+    "loss": frozenset(
+        [f"bus_seg.training.losses.{name}" for name in LOSS_CLASSES]
+        + [f"bus_seg.training.regularisers.{name}" for name in REGULARISER_CLASSES]
+    ),
     "optimizer": frozenset({"bus_seg.training.optim.build_optimizer"}),
     "scheduler": frozenset(
         f"bus_seg.training.optim.{name}"

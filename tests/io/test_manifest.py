@@ -86,14 +86,14 @@ def test_valid_manifest_gives_typed_records(tmp_path: Path) -> None:
     assert first.us_spacing_mm == 0.1 and first.tract == (10.0, 20.0, 110.5, 40.0)
     assert first.core_diameter_mm == DEFAULT_CORE_DIAMETER_MM and first.proximal_end == "left"
     assert first.wsi_mpp is None and first.wsi_roi is None and first.split is None
-    assert first.label_path is None and first.extra == {"lesion_mask_path": "masks/c01.png"}
+    assert first.label_path is None and first.extra == {}
     assert second.wsi_roi == (5, 6, 70, 80) and second.split == "test"
     assert (
         second.proximal_end == "right" and second.wsi_mpp == 0.5 and second.core_diameter_mm == 2.0
     )
     assert second.label_path == tmp_path / "labels" / "c02.png"
-    assert manifest.resolve_extra_path(first, "lesion_mask_path") == tmp_path / "masks" / "c01.png"
-    assert manifest.resolve_extra_path(second, "lesion_mask_path") is None
+    assert first.lesion_mask_path == tmp_path / "masks" / "c01.png"
+    assert second.lesion_mask_path is None
     assert manifest.root == tmp_path and manifest.failed_case_ids == set()
     manifest.raise_for_errors()  # nothing to raise
 
@@ -103,7 +103,7 @@ def test_bom_whitespace_and_header_case_are_tolerated(tmp_path: Path) -> None:
     header = ",".join(f" {name.upper()} " for name in MANIFEST_COLUMNS)
     cells = row("c01")
     path.write_text(
-        header + "\n" + ",".join(f"  {cells[name]} " for name in MANIFEST_COLUMNS) + "\n",
+        header + "\n" + ",".join(f"  {cells.get(name, '')} " for name in MANIFEST_COLUMNS) + "\n",
         encoding="utf-8-sig",
     )
     manifest = read_manifest(path)
@@ -201,10 +201,10 @@ def test_tract_may_be_missing_when_not_required(tmp_path: Path) -> None:
     assert manifest.issues == [] and manifest.records[0].tract is None
 
 
-def test_extra_path_leaving_the_folder_raises(tmp_path: Path) -> None:
+def test_lesion_mask_path_leaving_the_folder_is_a_row_error(tmp_path: Path) -> None:
     manifest = read_manifest(write_csv(tmp_path, [row("c01", lesion_mask_path="../m.png")]))
-    with pytest.raises(ManifestError, match="lesion_mask_path.*allow_outside_paths"):
-        manifest.resolve_extra_path(manifest.records[0], "lesion_mask_path")
+    assert [(issue.row, issue.column) for issue in manifest.errors] == [(1, "lesion_mask_path")]
+    assert "allow_outside_paths" in manifest.errors[0].message
 
 
 def test_duplicate_case_ids_are_errors_on_every_row(tmp_path: Path) -> None:
@@ -327,13 +327,14 @@ def test_write_then_read_round_trip(tmp_path: Path) -> None:
     ]
     path = write_manifest(tmp_path / "out" / "manifest.csv", rows)
     header = path.read_text().splitlines()[0].split(",")
-    assert header == [*MANIFEST_COLUMNS, "lesion_mask_path", "notes"]
+    assert header == [*MANIFEST_COLUMNS, "notes"]
     assert sorted(p.name for p in path.parent.iterdir()) == ["manifest.csv"]  # no temp file left
     manifest = read_manifest(path)
     assert manifest.issues == []
     first, second = manifest.records
     assert first.us_path == path.parent / "us" / "s1.png" and first.wsi_mpp == 0.4999
     assert first.tract == (10.0, 20.25, 100.0, 20.25) and first.wsi_roi == (1, 2, 30, 40)
-    assert first.extra == {"lesion_mask_path": "masks/s1.png", "notes": ""}
+    assert first.extra == {"notes": ""}
+    assert first.lesion_mask_path == path.parent / "masks" / "s1.png"
     assert second.us_spacing_mm == 1 / 3  # shortest round-trip float text
     assert second.core_diameter_mm == DEFAULT_CORE_DIAMETER_MM and second.extra["notes"] == "a, b"

@@ -39,7 +39,7 @@ def test_manifest_reads_without_issues(small_cohort: Path, small_settings: dict)
     manifest.raise_for_errors()
     assert manifest.issues == [] and len(manifest.records) == small_settings["num_cases"]
     header = small_cohort.read_text().splitlines()[0].split(",")
-    assert header[-3:] == ["lesion_mask_path", "difficulty", "source_image"]
+    assert header[-4:] == ["lesion_roi", "lesion_mask_path", "difficulty", "source_image"]
     for record in manifest.records:
         assert record.us_spacing_mm == 0.15 and record.core_diameter_mm == 1.6
         assert record.split in ("train", "val", "test")
@@ -54,8 +54,11 @@ def test_every_file_is_consistent(small_cohort: Path) -> None:
     for record in manifest.records:
         image = read_gray(record.us_path)
         labels = read_label_map(record.label_path)
-        lesion = read_gray(manifest.resolve_extra_path(record, "lesion_mask_path"))
+        lesion = read_gray(record.lesion_mask_path)
         assert image.shape == labels.shape == lesion.shape == (256, 256)
+        rows, cols = np.nonzero(lesion)
+        x, y, w, h = record.lesion_roi  # the box holds exactly the lesion's pixel centres
+        assert (x, y, x + w - 1, y + h - 1) == (cols.min(), rows.min(), cols.max(), rows.max())
         assert set(np.unique(labels)) == {0, 1, 255} and set(np.unique(lesion)) <= {0, 1}
         x0, y0, x1, y1 = record.tract
         strip = strip_mask(labels.shape, (x0, y0), (x1, y1), record.core_diameter_mm / record.us_spacing_mm)

@@ -1,0 +1,184 @@
+"""Regularisers that let a model learn *where* cancer is from labels on a thin strip only.
+
+A registered label map labels the sampled strip (0/1) and leaves the rest of the image 255.
+Partial cross-entropy on the strip alone says nothing about the unlabelled pixels, and models
+trained on it tend to call most of the image cancer. Each regulariser here adds knowledge about
+those pixels. Every one takes the main output's logits ``N×2×H×W``, the training target
+``N×H×W`` (0/1/255) and the normalised input image ``N×C×H×W``, and returns a scalar that is
+0 (with a graph) when it has nothing to say.
+
+- :class:`GatedCRFLoss`: neighbouring pixels of similar intensity should take the same class
+  (the Potts relaxation of Tang et al., ECCV 2018, in the local, gated form of Obukhov et al.,
+  2019), on a downsampled grid and local windows so that it runs on a CPU.
+- :class:`CompactnessPrior`: cancer seen along the strip belongs to one compact lesion, so
+  unlabelled pixels far from the strip's cancer are weak negatives. The distance scale comes
+  from the strip itself (the length of its cancer run), not from any lesion annotation.
+- :class:`EntropyMinimisation`: confident predictions on unlabelled pixels (Grandvalet &
+  Bengio, 2005).
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from bus_seg.errors import ConfigError
+
+IGNORE_INDEX = 255
+CANCER_CLASS = 1
+
+
+def _zero(logits: torch.Tensor) -> torch.Tensor:
+    return logits.sum() * 0.0
+
+
+def _check_weight(weight: float, name: str) -> float:
+    if not (math.isfinite(weight) and weight >= 0):
+        raise ConfigError(f"{name} weight={weight} must be a finite number ≥ 0")
+    return float(weight)
+
+
+class GatedCRFLoss(nn.Module):
+    """Local dense-CRF (Potts) loss on the class probabilities, averaged over pixel pairs.
+
+    ``Σ_i Σ_{j ∈ W(i)} k_ij · (1 - ⟨p_i, p_j⟩)``, divided by the number of such ordered pairs,
+    over every pixel ``i`` and each neighbour ``j ≠ i`` in a ``(2·radius+1)²`` window on a grid downsampled by ``downsample``,
+    with ``k_ij = exp(-|x_i - x_j|² / 2σ_xy² - |I_i - I_j|² / 2σ_I²)`` (positions in downsampled
+    pixels, intensities of the normalised image). For two classes ``1 - ⟨p_i, p_j⟩ = p_i + p_j -
+    2 p_i p_j`` with ``p`` the cancer probability: zero when both pixels are certain and agree.
+    Pairs that leave the image are gated out (Obukhov et al.).
+
+    Args:
+        weight: Factor of this term in the total loss.
+        radius: Window half-size, in downsampled pixels.
+        downsample: Integer factor of the average pooling applied to probabilities and image.
+        sigma_xy: Spatial bandwidth, in downsampled pixels.
+        sigma_intensity: Intensity bandwidth, in units of the normalised image.
+    """
+
+    def __init__(
+        self,
+        weight: float = 1.0,
+        radius: int = 4,
+        downsample: int = 2,
+        sigma_xy: float = 3.0,
+        sigma_intensity: float = 0.4,
+    ) -> None:
+        super().__init__()
+        self.weight = _check_weight(weight, "GatedCRFLoss")
+        if radius < 1 or downsample < 1 or sigma_xy <= 0 or sigma_intensity <= 0:
+            raise ConfigError(
+                f"GatedCRFLoss radius={radius} and downsample={downsample} must be ≥ 1, "
+                f"sigma_xy={sigma_xy} and sigma_intensity={sigma_intensity} positive"
+            )
+        self.radius, self.downsample = radius, downsample
+        self.sigma_xy, self.sigma_intensity = sigma_xy, sigma_intensity
+        offsets = torch.arange(-radius, radius + 1, dtype=torch.float32)
+        squared = offsets.view(-1, 1) ** 2 + offsets.view(1, -1) ** 2
+        spatial = torch.exp(-squared / (2 * sigma_xy**2)).flatten()
+        spatial[spatial.numel() // 2] = 0.0  # no self-pair
+        self.register_buffer("spatial", spatial.view(1, -1, 1), persistent=False)
+
+    def forward(
+        self, logits: torch.Tensor, target: torch.Tensor, image: torch.Tensor
+    ) -> torch.Tensor:
+        prob = logits.float().softmax(dim=1)[:, CANCER_CLASS : CANCER_CLASS + 1]
+        gray = image.float().mean(dim=1, keepdim=True)
+        if self.downsample > 1:
+            prob = F.avg_pool2d(prob, self.downsample, ceil_mode=True)
+            gray = F.avg_pool2d(gray, self.downsample, ceil_mode=True)
+        size = 2 * self.radius + 1
+        inside = torch.ones_like(prob)
+        # N×K×L: each column holds a pixel's window (K = size², L = pixels); 0 outside the image.
+        p_j = F.unfold(prob, size, padding=self.radius)
+        i_j = F.unfold(gray, size, padding=self.radius)
+        gate = F.unfold(inside, size, padding=self.radius)
+        p_i, i_i = prob.flatten(2), gray.flatten(2)
+        intensity = torch.exp(-((i_i - i_j) ** 2) / (2 * self.sigma_intensity**2))
+        kernel = self.spatial * intensity * gate
+        disagreement = p_i + p_j - 2 * p_i * p_j
+        pairs = gate.sum() - gate.shape[0] * gate.shape[2]  # every window holds its own centre
+        return (kernel * disagreement).sum() / pairs.clamp_min(1.0)
+
+
+class CompactnessPrior(nn.Module):
+    """Weak negatives far from the strip's cancer: cancer is one compact lesion around it.
+
+    Per image, the cancer pixels of the target (value 1) have a centre ``c`` and a half-length
+    ``r`` (the largest distance of a cancer pixel from ``c``: half the cancer run along the
+    strip). Unlabelled pixels (255) farther than ``radius_factor · r + margin_px`` from ``c`` are
+    taken as non-cancer, with cross-entropy, averaged over those pixels. An image whose target
+    has no cancer pixel adds nothing (nothing says where its lesion is).
+
+    A lesion seen as a chord of length ``2r`` on the strip may be wider across than along, or
+    crossed off-centre; ``radius_factor`` of 2 keeps a disk of the chord's full length around
+    its centre.
+
+    Args:
+        weight: Factor of this term in the total loss.
+        radius_factor: Disk radius in units of the half-length of the cancer run.
+        margin_px: Added to the radius, in pixels of the network input.
+    """
+
+    def __init__(
+        self, weight: float = 1.0, radius_factor: float = 2.0, margin_px: float = 4.0
+    ) -> None:
+        super().__init__()
+        self.weight = _check_weight(weight, "CompactnessPrior")
+        if radius_factor <= 0 or margin_px < 0:
+            raise ConfigError(
+                f"CompactnessPrior radius_factor={radius_factor} must be positive and "
+                f"margin_px={margin_px} ≥ 0"
+            )
+        self.radius_factor, self.margin_px = radius_factor, margin_px
+
+    def outside(self, target: torch.Tensor) -> torch.Tensor:
+        """N×H×W bool: the unlabelled pixels that the prior calls non-cancer."""
+        n, h, w = target.shape
+        ys = torch.arange(h, device=target.device, dtype=torch.float32).view(1, h, 1)
+        xs = torch.arange(w, device=target.device, dtype=torch.float32).view(1, 1, w)
+        cancer = (target == CANCER_CLASS).float()
+        count = cancer.sum(dim=(1, 2))
+        safe = count.clamp_min(1.0)
+        cy = (cancer * ys).sum(dim=(1, 2)) / safe
+        cx = (cancer * xs).sum(dim=(1, 2)) / safe
+        distance = torch.sqrt((ys - cy.view(n, 1, 1)) ** 2 + (xs - cx.view(n, 1, 1)) ** 2)
+        half_length = (distance * cancer).amax(dim=(1, 2))
+        radius = self.radius_factor * half_length + self.margin_px
+        far = distance > radius.view(n, 1, 1)
+        return far & (target == IGNORE_INDEX) & (count > 0).view(n, 1, 1)
+
+    def forward(
+        self, logits: torch.Tensor, target: torch.Tensor, image: torch.Tensor
+    ) -> torch.Tensor:
+        weak = self.outside(target)
+        if not weak.any():
+            return _zero(logits)
+        log_p_non_cancer = logits.float().log_softmax(dim=1)[:, 1 - CANCER_CLASS]
+        return -(log_p_non_cancer * weak).sum() / weak.sum()
+
+
+class EntropyMinimisation(nn.Module):
+    """Mean Shannon entropy (in bits, so that it lies in [0, 1] for two classes) of the class
+    probabilities over the unlabelled pixels (255); 0 when every pixel is labelled.
+
+    Args:
+        weight: Factor of this term in the total loss.
+    """
+
+    def __init__(self, weight: float = 1.0) -> None:
+        super().__init__()
+        self.weight = _check_weight(weight, "EntropyMinimisation")
+
+    def forward(
+        self, logits: torch.Tensor, target: torch.Tensor, image: torch.Tensor
+    ) -> torch.Tensor:
+        unlabelled = target == IGNORE_INDEX
+        if not unlabelled.any():
+            return _zero(logits)
+        log_p = logits.float().log_softmax(dim=1)
+        entropy = -(log_p.exp() * log_p).sum(dim=1) / math.log(2.0)
+        return (entropy * unlabelled).sum() / unlabelled.sum()

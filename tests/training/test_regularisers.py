@@ -1,0 +1,134 @@
+"""Strip-label regularisers on small hand-computed cases: values, gradients, ignored pixels."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+
+from bus_seg.errors import ConfigError
+from bus_seg.training.losses import CrossEntropy, SegmentationLoss
+from bus_seg.training.regularisers import CompactnessPrior, EntropyMinimisation, GatedCRFLoss
+
+I = 255  # noqa: E741  (ignore label)
+
+
+def logits_for(p_cancer: list[list[float]]) -> torch.Tensor:
+    """1×2×H×W logits whose softmax gives probability ``p_cancer`` to class 1 (with grad)."""
+    p = torch.tensor(p_cancer, dtype=torch.float64)
+    logits = torch.stack([torch.zeros_like(p), torch.log(p / (1 - p))]).unsqueeze(0)
+    return logits.requires_grad_(True)
+
+
+def target_of(rows: list[list[int]]) -> torch.Tensor:
+    return torch.tensor(rows, dtype=torch.long).unsqueeze(0)
+
+
+def test_gated_crf_two_pixels_value_and_gradient() -> None:
+    # Two neighbours, intensities 0 and 0.5: k = exp(-1/(2·σxy²)) · exp(-0.25/(2·σI²)).
+    p1, p2, sigma_xy, sigma_i = 0.2, 0.9, 2.0, 0.5
+    logits = logits_for([[p1, p2]])
+    image = torch.tensor([[[[0.0, 0.5]]]], dtype=torch.float64)
+    crf = GatedCRFLoss(radius=1, downsample=1, sigma_xy=sigma_xy, sigma_intensity=sigma_i)
+    value = crf(logits, target_of([[I, I]]), image)
+    k = math.exp(-1 / (2 * sigma_xy**2)) * math.exp(-0.25 / (2 * sigma_i**2))
+    disagreement = p1 + p2 - 2 * p1 * p2
+    # Two ordered pairs (1→2, 2→1), each k·disagreement, averaged over the two pairs.
+    assert value.item() == pytest.approx(k * disagreement, rel=1e-6)
+    value.backward()
+    # d/dp1 = k·(1 - 2·p2); dp1/dlogit1 = p1·(1 - p1) (the class-0 logit gets the opposite).
+    expected = k * (1 - 2 * p2) * p1 * (1 - p1)
+    assert logits.grad[0, 1, 0, 0].item() == pytest.approx(expected, rel=1e-5)
+    assert logits.grad[0, 0, 0, 0].item() == pytest.approx(-expected, rel=1e-5)
+
+
+def test_gated_crf_is_zero_for_confident_agreement_and_ignores_labels() -> None:
+    logits = torch.full((1, 2, 6, 6), -30.0, dtype=torch.float64)
+    logits[:, 0] = 30.0  # every pixel certainly non-cancer
+    image = torch.rand(1, 1, 6, 6, dtype=torch.float64)
+    crf = GatedCRFLoss(radius=2, downsample=1)
+    assert crf(logits, torch.full((1, 6, 6), I), image).item() == pytest.approx(0.0, abs=1e-12)
+    # The target does not enter the CRF term: labelled or not, the same value.
+    random_logits = torch.randn(1, 2, 6, 6, dtype=torch.float64)
+    a = crf(random_logits, torch.full((1, 6, 6), I), image)
+    b = crf(random_logits, torch.zeros(1, 6, 6, dtype=torch.long), image)
+    assert a.item() == pytest.approx(b.item())
+
+
+def test_gated_crf_prefers_cuts_along_intensity_edges() -> None:
+    image = torch.zeros(1, 1, 8, 8)
+    image[..., 4:] = 3.0  # a strong vertical edge between columns 3 and 4
+    crf = GatedCRFLoss(radius=2, downsample=1, sigma_intensity=0.5)
+    right, bottom = torch.zeros(8, 8), torch.zeros(8, 8)
+    right[:, 4:], bottom[4:, :] = 1.0, 1.0
+    along_edge = torch.stack([20 * (1 - right), 20 * right]).unsqueeze(0)
+    across_edge = torch.stack([20 * (1 - bottom), 20 * bottom]).unsqueeze(0)
+    target = torch.full((1, 8, 8), I)
+    assert crf(along_edge, target, image) < 0.1 * crf(across_edge, target, image)
+
+
+def test_compactness_prior_hand_computed() -> None:
+    # One row: cancer at x = 2..4 (centre 3, half-length 1). radius = 1·1 + 0.5 = 1.5, so the
+    # unlabelled pixels at x = 0 and x = 6 (distance 3) are weak negatives; x = 1 and 5 are
+    # labelled non-cancer (not the prior's business), x = 7 is labelled too.
+    probs = [[0.3, 0.5, 0.9, 0.9, 0.9, 0.5, 0.6, 0.1]]
+    target = target_of([[I, 0, 1, 1, 1, 0, I, 0]])
+    prior = CompactnessPrior(radius_factor=1.0, margin_px=0.5)
+    assert prior.outside(target)[0, 0].tolist() == [True] + [False] * 5 + [True, False]
+    logits = logits_for(probs)
+    value = prior(logits, target, torch.zeros(1, 1, 1, 8))
+    assert value.item() == pytest.approx(-(math.log(0.7) + math.log(0.4)) / 2)
+    value.backward()
+    # d(-log(1-p))/dlogit_cancer = p; averaged over the 2 pixels.
+    assert logits.grad[0, 1, 0, 0].item() == pytest.approx(0.3 / 2)
+    assert logits.grad[0, 1, 0, 6].item() == pytest.approx(0.6 / 2)
+    assert logits.grad[0, 1, 0, 3].item() == 0.0
+
+
+def test_compactness_prior_says_nothing_without_cancer_on_the_strip() -> None:
+    logits = logits_for([[0.3, 0.9, 0.5]])
+    value = CompactnessPrior()(logits, target_of([[0, 0, I]]), torch.zeros(1, 1, 1, 3))
+    assert value.item() == 0.0
+    value.backward()
+    assert torch.count_nonzero(logits.grad) == 0
+
+
+def test_entropy_hand_computed_over_unlabelled_pixels_only() -> None:
+    logits = logits_for([[0.5, 0.1, 0.999]])
+    value = EntropyMinimisation()(logits, target_of([[I, I, 1]]), torch.zeros(1, 1, 1, 3))
+    h01 = -(0.1 * math.log2(0.1) + 0.9 * math.log2(0.9))
+    assert value.item() == pytest.approx((1.0 + h01) / 2)
+    value.backward()
+    # At p = 0.5 the entropy is maximal: zero gradient; the labelled pixel gets none either.
+    assert logits.grad[0, 1, 0, 0].item() == pytest.approx(0.0, abs=1e-9)
+    assert logits.grad[0, 1, 0, 2].item() == 0.0
+
+
+def test_segmentation_loss_adds_weighted_regularisers() -> None:
+    logits = logits_for([[0.2, 0.7, 0.4]])
+    target = target_of([[0, 1, I]])
+    image = torch.zeros(1, 1, 1, 3, dtype=torch.float64)
+    entropy = EntropyMinimisation(weight=0.25)
+    loss = SegmentationLoss(CrossEntropy(), regularisers={"entropy": entropy})
+    parts = loss({"out": logits}, target, image)
+    expected_ce = -(math.log(0.8) + math.log(0.7)) / 2
+    assert parts["loss_out"].item() == pytest.approx(expected_ce)
+    assert parts["loss"].item() == pytest.approx(expected_ce + 0.25 * parts["loss_entropy"].item())
+    with pytest.raises(ConfigError, match="need the input image"):
+        loss({"out": logits}, target)
+
+
+@pytest.mark.parametrize(
+    "build",
+    [
+        lambda: GatedCRFLoss(radius=0),
+        lambda: GatedCRFLoss(sigma_intensity=0),
+        lambda: CompactnessPrior(radius_factor=0),
+        lambda: EntropyMinimisation(weight=-1),
+        lambda: CompactnessPrior(weight=float("nan")),
+    ],
+)
+def test_bad_settings_are_config_errors(build) -> None:
+    with pytest.raises(ConfigError):
+        build()
