@@ -205,9 +205,7 @@ def _ellipse(points: list[tuple[float, float]]) -> BaseGeometry | None:
         return None
     xs, ys = [p[0] for p in points], [p[1] for p in points]
     circle = shapely.Point(0, 0).buffer(1.0, quad_segs=_ELLIPSE_SEGMENTS // 4)
-    scaled = affinity.scale(
-        circle, (max(xs) - min(xs)) / 2, (max(ys) - min(ys)) / 2, origin=(0, 0)
-    )
+    scaled = affinity.scale(circle, (max(xs) - min(xs)) / 2, (max(ys) - min(ys)) / 2, origin=(0, 0))
     return affinity.translate(scaled, (max(xs) + min(xs)) / 2, (max(ys) + min(ys)) / 2)
 
 

@@ -236,3 +236,15 @@ def test_features_without_object_type_are_read(tmp_path: Path) -> None:
     path = geojson(tmp_path, qupath_feature([TUMOR], "Tumor", object_type=None))
     annotation = read_annotation(path, SLIDE)
     assert annotation.has_cancer and annotation.warnings == []
+
+
+def test_imagescope_ellipse_is_read_from_its_bounding_box(tmp_path: Path) -> None:
+    path = write(
+        tmp_path / "ellipse.xml",
+        '<Annotations><Annotation Name="Tumor"><Regions><Region Type="2"><Vertices>'
+        '<Vertex X="20" Y="30"/><Vertex X="100" Y="70"/></Vertices></Region></Regions>'
+        "</Annotation></Annotations>",
+    )
+    cancer = read_annotation(path, SLIDE).cancer
+    assert cancer.bounds == pytest.approx((20, 30, 100, 70))
+    assert cancer.area == pytest.approx(np.pi * 40 * 20, rel=0.01)

@@ -7,12 +7,14 @@ from pathlib import Path
 
 import numpy as np
 import pydicom.data
+import pydicom.pixels
 import pytest
 import tifffile
 from test_dicom import region, write_dicom
 
 from bus_seg.errors import InputError
 from bus_seg.io.dicom import read_dicom_frame
+from bus_seg.io.images import to_gray
 from bus_seg.io.manifest import read_manifest, write_manifest
 from bus_seg.io.ultrasound import read_ultrasound, read_ultrasound_frames, read_ultrasound_pixels
 
@@ -124,3 +126,14 @@ def test_manifest_us_frame_column(tmp_path: Path) -> None:
     assert (
         bad["c"].column == "us_frame" and bad["c"].row == 3 and "whole number" in bad["c"].message
     )
+
+
+@pytest.mark.parametrize("frame", [0, 17, 29])
+def test_ybr_cine_frames_match_pydicoms_own_decoding(frame: int) -> None:
+    path = shipped_example("examples_ybr_color.dcm")
+    dataset = pydicom.dcmread(path)
+    rgb = pydicom.pixels.pixel_array(dataset, index=frame)  # YBR_FULL_422 converted to RGB
+    np.testing.assert_array_equal(read_ultrasound(path, frame=frame).pixels, to_gray(rgb))
+    with pytest.raises(InputError, match="us_frame=30 is out of range.*30 frames") as info:
+        read_ultrasound(path, frame=30)
+    assert str(path) in str(info.value)
