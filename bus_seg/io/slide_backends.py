@@ -34,6 +34,8 @@ SLIDE_BACKENDS: tuple[str, ...] = (TIFFFILE, OPENSLIDE, TIFFSLIDE, AUTO)
 DEFAULT_BACKEND = TIFFFILE
 OPENSLIDE_SUFFIXES = frozenset({".ndpi", ".mrxs", ".scn", ".bif", ".vms", ".vmu", ".svslide"})
 """Formats only OpenSlide reads (``auto`` sends them to ``openslide``)."""
+UNREADABLE_FORMATS = {".isyntax": "Philips iSyntax", ".kfb": "KFBIO KFB"}
+"""Scanner formats no supported backend reads: they must be converted first."""
 _TIFF_SUFFIXES = frozenset({".tif", ".tiff"})
 _MODULES = {OPENSLIDE: "openslide", TIFFSLIDE: "tiffslide"}
 _PACKAGES = {OPENSLIDE: "openslide-bin and openslide-python", TIFFSLIDE: "tiffslide"}
@@ -46,7 +48,15 @@ def resolve_backend(name: str, path: Path) -> str:
 
     Raises:
         ConfigError: ``name`` is not a known backend.
+        InputError: the file is in a format no backend reads (iSyntax, KFB).
     """
+    if path.suffix.lower() in UNREADABLE_FORMATS:
+        raise InputError(
+            f"{UNREADABLE_FORMATS[path.suffix.lower()]} slides are read by none of bus_seg's "
+            "backends (tifffile, OpenSlide, tiffslide); convert the slide to a pyramidal TIFF or "
+            "OME-TIFF with the scanner vendor's software and give that file",
+            path,
+        )
     if name not in SLIDE_BACKENDS:
         raise ConfigError(
             f"slide_backend={name!r} is unknown; choose one of {list(SLIDE_BACKENDS)} "

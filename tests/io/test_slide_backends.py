@@ -156,3 +156,16 @@ def test_shared_svs_register_to_identical_label_maps(
     assert {0, 1} <= set(np.unique(labels["tifffile"]).tolist())
     np.testing.assert_array_equal(labels["openslide"], labels["tifffile"])
     np.testing.assert_array_equal(labels["auto"], labels["tifffile"])
+
+
+@pytest.mark.parametrize(
+    ("name", "what"), [("a.isyntax", "Philips iSyntax"), ("b.kfb", "KFBIO KFB")]
+)
+def test_formats_no_backend_reads_ask_for_a_conversion(
+    tmp_path: Path, name: str, what: str
+) -> None:
+    path = tmp_path / name
+    path.write_bytes(b"\x00" * 32)
+    with pytest.raises(InputError, match=f"{what} slides are read by none.*convert") as info:
+        open_wsi(path, 1.0, backend="auto")
+    assert str(path) in str(info.value)
