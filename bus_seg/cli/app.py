@@ -19,6 +19,7 @@ from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import MissingMandatoryValue
 
 from bus_seg.cli.command_line import check_overrides
+from bus_seg.cli.console import console_to_log, quiet_third_party
 from bus_seg.cli.multirun_summary import in_multirun, job_failed
 from bus_seg.config import prepare_hydra
 from bus_seg.errors import BusSegError, ConfigError
@@ -34,6 +35,9 @@ prepare_hydra()
 def exits_cleanly(task: Callable[..., Any]) -> Callable[..., Any]:
     """Turn a :class:`BusSegError` into one clear message on stderr and exit status 2.
 
+    The task runs with third-party noise filtered out and its console copied into the job's log
+    file (:mod:`bus_seg.cli.console`).
+
     Any other exception propagates (with its traceback): it is a bug, not bad input. In a
     multirun (``-m``) no exception leaves the job: it is logged in the job's log, recorded for
     the multirun summary, and the job returns NaN (a
@@ -43,18 +47,20 @@ def exits_cleanly(task: Callable[..., Any]) -> Callable[..., Any]:
 
     @functools.wraps(task)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
-        try:
+        quiet_third_party()
+        with console_to_log():
             try:
-                return task(*args, **kwargs)
-            except MissingMandatoryValue as missing:
-                raise ConfigError(missing_value_message(missing.full_key)) from None
-        except Exception as err:
-            if in_multirun():
-                return job_failed(err)
-            if isinstance(err, BusSegError):
-                print(f"bus_seg error: {err}", file=sys.stderr)
-                sys.exit(2)
-            raise
+                try:
+                    return task(*args, **kwargs)
+                except MissingMandatoryValue as missing:
+                    raise ConfigError(missing_value_message(missing.full_key)) from None
+            except Exception as err:
+                if in_multirun():
+                    return job_failed(err)
+                if isinstance(err, BusSegError):
+                    print(f"bus_seg error: {err}", file=sys.stderr)
+                    sys.exit(2)
+                raise
 
     return wrapper
 

@@ -34,11 +34,8 @@ COLUMNS = ("job", "status", "value", "error", "overrides", "output_dir")
 
 
 class FailedJobValue(float):
-    """The result of a multirun job that raised: NaN to sweepers, with the reason in ``error``.
-
-    Args:
-        error: the error's one-line message (``ExceptionName: message``).
-    """
+    """The result of a multirun job that raised: NaN to sweepers, with the reason in ``error``
+    (the error's one-line message, ``ExceptionName: message``)."""
 
     error: str
 
