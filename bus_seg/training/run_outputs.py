@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import fnmatch
 import secrets
 import string
 import sys
@@ -16,7 +17,8 @@ from omegaconf import DictConfig
 
 from bus_seg.io.atomic import atomic_path, write_text_atomic
 from bus_seg.io.csv_cells import neutralise_formulas
-from bus_seg.provenance import git_commit
+from bus_seg.metrics_file import json_number, metrics_document
+from bus_seg.provenance import pip_freeze
 
 
 @dataclass(frozen=True)
@@ -90,20 +92,45 @@ class RunOutputs:
     def metrics_document(
         self, metrics: dict[str, float], cfg: DictConfig, trainer: pl.Trainer
     ) -> dict[str, Any]:
-        """Contents of ``metrics.json``: metrics, where things are, and what made them."""
+        """Contents of ``metrics.json`` (:mod:`bus_seg.metrics_file` layout): metrics, which
+        checkpoint and epoch each comes from, where things are, and what made them."""
         checkpoint = trainer.checkpoint_callback
-        return {
-            "metrics": metrics,
-            "best_checkpoint": getattr(checkpoint, "best_model_path", "") or None,
-            "last_checkpoint": str(self.checkpoints / "last.ckpt")
+        best = getattr(checkpoint, "best_model_path", "") or None
+        tested = trainer.ckpt_path or cfg.get("ckpt_path") or None
+        weights = f"checkpoint {tested}" if tested else "weights at the end of training"
+        sources = {
+            "train/*": "last training epoch",
+            "val/*": f"last validation epoch (after {trainer.current_epoch} epochs)",
+            "val/*_best": "best value over the validation epochs",
+            "test/*": f"{weights}, scored at each image's native resolution",
+            "test/net_*": f"{weights}, scored at the network input size",
+        }
+        sources = {
+            pattern: text
+            for pattern, text in sources.items()
+            if any(fnmatch.fnmatch(name, pattern) for name in metrics)
+        }
+        return metrics_document(
+            metrics,
+            sources,
+            run_name=run_name(cfg),
+            best_checkpoint=best,
+            best_checkpoint_score=json_number(getattr(checkpoint, "best_model_score", None)),
+            monitor=getattr(checkpoint, "monitor", None),
+            tested_checkpoint=tested,
+            last_checkpoint=str(self.checkpoints / "last.ckpt")
             if (self.checkpoints / "last.ckpt").is_file()
             else None,
-            "evaluation_dir": str(self.evaluation) if self.evaluation.is_dir() else None,
-            "epochs_completed": trainer.current_epoch,
-            "seed": cfg.seed,
-            "commit": git_commit(),
-            "task_name": cfg.task_name,
-        }
+            evaluation_dir=str(self.evaluation) if self.evaluation.is_dir() else None,
+            epochs_completed=trainer.current_epoch,
+            seed=cfg.seed,
+            split_seed=cfg.get("data", {}).get("split_seed", cfg.get("data", {}).get("seed")),
+            task_name=cfg.task_name,
+        )
+
+    def write_pip_freeze(self) -> Path:
+        """``pip_freeze.txt``: every installed distribution and version (read without pip)."""
+        return write_text_atomic(self.root / "pip_freeze.txt", pip_freeze())
 
     def summary_line(self, trainer: pl.Trainer) -> str:
         """A final line saying where metrics, the per-image table, checkpoints and figures are."""
