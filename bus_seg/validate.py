@@ -9,6 +9,7 @@ Neither raises on bad input: every finding becomes a :class:`Problem` that says 
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import math
 from collections import defaultdict
@@ -19,14 +20,16 @@ from pathlib import Path
 import numpy as np
 import shapely
 
-from bus_seg.errors import InputError, ManifestError
+from bus_seg.errors import InputError, ManifestError, RegistrationError
 from bus_seg.io.annotations import DEFAULT_CANCER_CLASSES, read_annotation
 from bus_seg.io.images import read_array, to_gray
 from bus_seg.io.manifest import CaseRecord, describe_location, read_manifest
 from bus_seg.io.mask_layout import IMAGE_SUFFIXES, MASK_PATTERN
 from bus_seg.io.ultrasound import UltrasoundImage, read_ultrasound
 from bus_seg.io.wsi import open_wsi
+from bus_seg.registration.settings import RegistrationSettings
 from bus_seg.registration.strip_size import strip_size_problem
+from bus_seg.registration.tissue import read_tissue_map
 
 PLAUSIBLE_SPACING_MM = (0.01, 1.0)
 """Ultrasound pixel sizes outside this range (mm per pixel) are most likely a unit mistake."""
@@ -121,6 +124,8 @@ def check_cohort(
     except ManifestError as err:
         return ValidationReport(0, [Problem("error", str(manifest_path), _bare_message(err))])
     problems = [Problem(issue.severity, issue.where, issue.message) for issue in manifest.issues]
+    for cached in (_ultrasound, _slide, _annotation):
+        cached.cache_clear()
     for record in manifest.records:
         if check_files:
             problems.extend(_check_record(record, manifest.path, cancer_classes))
@@ -229,7 +234,9 @@ def _check_record(
 
 def _check_ultrasound(record: CaseRecord, found: _CaseProblems) -> UltrasoundImage | None:
     try:
-        image = read_ultrasound(record.us_path, record.us_spacing_mm, frame=record.us_frame)
+        image = _ultrasound(
+            record.us_path, _stamp(record.us_path), record.us_spacing_mm, record.us_frame
+        )
     except InputError as err:
         found.add("error", "us_path", str(err))
         return None
@@ -326,9 +333,9 @@ def _check_label_map(path: Path, image_shape: tuple[int, int], found: _CaseProbl
 
 def _check_slide(record: CaseRecord, found: _CaseProblems, cancer_classes: Sequence[str]) -> None:
     try:
-        with open_wsi(record.wsi_path, record.wsi_mpp) as wsi:
-            level0_shape = wsi.level_shapes[0]
-            notes = list(wsi.warnings)
+        level0_shape, notes, tissue_problem = _slide(
+            record.wsi_path, _stamp(record.wsi_path), record.wsi_mpp, record.wsi_roi
+        )
     except InputError as err:
         found.add("error", "wsi_path", str(err))
         if not record.annotation_path.is_file():
@@ -340,6 +347,8 @@ def _check_slide(record: CaseRecord, found: _CaseProblems, cancer_classes: Seque
         return
     for note in notes:
         found.add("warning", "wsi_path", note)
+    if tissue_problem is not None:
+        found.add(*tissue_problem)
     height, width = level0_shape
     roi_box = None
     if record.wsi_roi is not None:
@@ -360,7 +369,12 @@ def _check_slide(record: CaseRecord, found: _CaseProblems, cancer_classes: Seque
                 "and is clipped to it",
             )
     try:
-        annotation = read_annotation(record.annotation_path, level0_shape, cancer_classes)
+        annotation = _annotation(
+            record.annotation_path,
+            _stamp(record.annotation_path),
+            tuple(level0_shape),
+            tuple(cancer_classes),
+        )
     except InputError as err:
         found.add("error", "annotation_path", str(err))
         return
@@ -385,6 +399,69 @@ def _check_slide(record: CaseRecord, found: _CaseProblems, cancer_classes: Seque
             "the annotated cancer lies entirely outside wsi_roi, so the core is labelled benign; "
             "check wsi_roi",
         )
+
+
+def _stamp(path: Path) -> tuple[int, int] | None:
+    """``(mtime_ns, size)`` of a file, so a cached result is never used for a changed file."""
+    try:
+        stat = path.stat()
+    except OSError:
+        return None
+    return stat.st_mtime_ns, stat.st_size
+
+
+def _cache_errors(function):
+    """Cache a reader's result or its InputError per file (rows often share files)."""
+
+    @functools.lru_cache(maxsize=64)
+    def cached(*args):
+        try:
+            return function(*args), None
+        except InputError as err:
+            return None, err
+
+    @functools.wraps(function)
+    def call(*args):
+        result, error = cached(*args)
+        if error is not None:
+            raise error
+        return result
+
+    call.cache_clear = cached.cache_clear
+    return call
+
+
+@_cache_errors
+def _ultrasound(
+    path: Path, stamp: object, spacing_mm: float | None, frame: int | None
+) -> UltrasoundImage:
+    return read_ultrasound(path, spacing_mm, frame=frame)
+
+
+@_cache_errors
+def _slide(
+    path: Path, stamp: object, mpp: float | None, roi: tuple[int, int, int, int] | None
+) -> tuple[tuple[int, int], list[str], tuple[str, str, str] | None]:
+    """Level-0 shape, warnings, and a problem found decoding the tissue as registration does."""
+    with open_wsi(path, mpp) as wsi:
+        height, width = wsi.level_shapes[0]
+        if roi is not None and (roi[0] >= width or roi[1] >= height):
+            return wsi.level_shapes[0], list(wsi.warnings), None  # wsi_roi is reported
+        problem = None
+        try:  # decodes the tiles registration reads (default settings)
+            read_tissue_map(wsi, roi, RegistrationSettings())
+        except InputError as err:
+            problem = ("error", "wsi_path", str(err))
+        except RegistrationError as err:
+            problem = ("warning", "wsi_path", f"with the default registration settings: {err}")
+        return wsi.level_shapes[0], list(wsi.warnings), problem
+
+
+@_cache_errors
+def _annotation(
+    path: Path, stamp: object, level0_shape: tuple[int, int], cancer_classes: tuple[str, ...]
+):
+    return read_annotation(path, level0_shape, cancer_classes)
 
 
 def _class_folders(

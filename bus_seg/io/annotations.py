@@ -26,6 +26,7 @@ from shapely.geometry.base import BaseGeometry
 
 from bus_seg.errors import InputError
 from bus_seg.io.annotation_xml import read_xml_regions
+from bus_seg.io.files import require_file
 from bus_seg.io.images import read_array
 from bus_seg.io.pixel_budget import check_pixel_budget
 
@@ -128,8 +129,7 @@ def read_annotation(
             or is an XML without regions.
     """
     path = Path(path)
-    if not path.is_file():
-        raise InputError("annotation file not found; check annotation_path in the manifest", path)
+    require_file(path, "annotation file", "check annotation_path in the manifest")
     kind = _sniff(path)
     if kind == "label_image":
         return _read_label_image(path, level0_shape)
@@ -234,6 +234,12 @@ def _read_geojson(
         raise InputError(
             f"not a UTF-8 text file ({err}); give a QuPath GeoJSON export or a label image", path
         ) from err
+    except RecursionError:
+        raise InputError(
+            "the JSON is nested too deeply to be an annotation (a corrupt or crafted file); "
+            "export the annotation again from QuPath",
+            path,
+        ) from None
     features = _features(document, path)
     kept_types = {name.strip().casefold() for name in object_types}
     notes: Counter[str] = Counter()
@@ -350,6 +356,18 @@ def _polygonal_geometry(
             "again from QuPath",
             path,
         ) from err
+    except RecursionError:
+        raise InputError(
+            f"feature {number}: the {kind} is nested too deeply (a corrupt or crafted file); "
+            "export the annotation again from QuPath",
+            path,
+        ) from None
+    if not np.isfinite(shapely.get_coordinates(geometry)).all():
+        raise InputError(
+            f"feature {number}: the {kind} has vertices that are not finite numbers (NaN or "
+            "Infinity); a repair would make another shape, so export the annotation again",
+            path,
+        )
     if not geometry.is_valid:
         # "structure": overlapping parts are unioned and holes subtracted (the default
         # "linework" repair would drop the overlap of two parts, or keep a hole's part outside

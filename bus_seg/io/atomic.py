@@ -7,11 +7,14 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
+
+_TEMP_NAME = re.compile(r"^\..*\.(\d+)\.[^.]+\.tmp(\.[^.]*)?$")
 
 
 @contextmanager
@@ -22,7 +25,9 @@ def atomic_path(path: str | Path) -> Iterator[Path]:
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=f".tmp{path.suffix}", dir=path.parent)
+    fd, tmp_name = tempfile.mkstemp(
+        prefix=f".{path.stem}.{os.getpid()}.", suffix=f".tmp{path.suffix}", dir=path.parent
+    )
     os.close(fd)
     tmp = Path(tmp_name)
     try:
@@ -31,6 +36,42 @@ def atomic_path(path: str | Path) -> Iterator[Path]:
         os.replace(tmp, path)
     finally:
         tmp.unlink(missing_ok=True)
+
+
+def remove_stale_temp_files(folder: str | Path) -> list[Path]:
+    """Delete the temporary files of :func:`atomic_path` left in ``folder`` by killed processes.
+
+    A temporary name holds the writer's process id (``.<stem>.<pid>.<random>.tmp<suffix>``);
+    files of processes that no longer run on this machine are removed, those of running
+    processes are kept. Subfolders one level down are cleaned too.
+
+    Returns:
+        The files removed.
+    """
+    folder = Path(folder)
+    if not folder.is_dir():
+        return []
+    removed = []
+    for candidate in [*folder.glob(".*.tmp*"), *folder.glob("*/.*.tmp*")]:
+        match = _TEMP_NAME.match(candidate.name)
+        if match is None or _running(int(match.group(1))):
+            continue
+        try:
+            candidate.unlink()
+        except OSError:
+            continue
+        removed.append(candidate)
+    return removed
+
+
+def _running(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except (PermissionError, OverflowError):
+        return pid > 0
+    return True
 
 
 def _umask() -> int:

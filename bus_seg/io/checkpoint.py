@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import zipfile
 from pathlib import Path
 from typing import Any
 
@@ -22,7 +23,14 @@ def load_checkpoint(path: str | Path) -> dict[str, Any]:
         raise ConfigError(f"ckpt_path={path}: no such checkpoint file")
     try:
         checkpoint = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as err:  # torch raises UnpicklingError or RuntimeError variants
+    except (EOFError, RuntimeError, zipfile.BadZipFile) as err:  # a cut or damaged file
+        raise InputError(
+            f"the checkpoint cannot be read: it is truncated or corrupt ({err.__class__.__name__}; "
+            f"{path.stat().st_size} bytes), e.g. a copy or save that was cut off; copy it again, "
+            "or resume from another checkpoint (ckpt_path=<file>)",
+            path,
+        ) from None
+    except Exception as err:  # torch raises UnpicklingError variants for pickled objects
         raise InputError(
             f"refusing to load: the checkpoint needs pickle to load ({err.__class__.__name__}). Only checkpoints "
             "written by bus_seg or plain state dicts are loaded (weights_only=True); convert others to safetensors",

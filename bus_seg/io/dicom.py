@@ -24,6 +24,7 @@ from pydicom.pixels import apply_color_lut, pixel_array
 from pydicom.tag import Tag
 
 from bus_seg.errors import InputError
+from bus_seg.io.files import require_file
 from bus_seg.io.images import to_gray
 from bus_seg.io.pixel_budget import check_pixel_budget
 from bus_seg.io.spacing import settle_spacing
@@ -187,8 +188,7 @@ def check_frame(frame: int, frames: int, path: Path) -> None:
 
 
 def _open(path: Path) -> tuple[Dataset, list[str]]:
-    if not path.is_file():
-        raise InputError("DICOM file not found; check us_path in the manifest", path)
+    require_file(path, "DICOM file", "check us_path in the manifest")
     _check_size(path)
     return _read_dataset(path), []
 

@@ -10,6 +10,7 @@ from PIL import Image, UnidentifiedImageError
 
 from bus_seg.errors import InputError
 from bus_seg.io.atomic import atomic_path
+from bus_seg.io.files import require_file
 from bus_seg.io.pixel_budget import check_pixel_budget
 
 TIFF_SUFFIXES = {".tif", ".tiff"}
@@ -22,11 +23,11 @@ def read_array(path: str | Path) -> np.ndarray:
         InputError: the file is missing or cannot be decoded.
     """
     path = Path(path)
-    if not path.is_file():
-        raise InputError(
-            "file not found; check the path (relative paths are resolved against the manifest or data folder)",
-            path,
-        )
+    require_file(
+        path,
+        "file",
+        "check the path (relative paths are resolved against the manifest or data folder)",
+    )
     try:
         if path.suffix.lower() in TIFF_SUFFIXES:
             with tifffile.TiffFile(path) as tif:

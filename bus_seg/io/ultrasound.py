@@ -27,6 +27,7 @@ from bus_seg.io.dicom import (
     read_dicom_frame,
     read_dicom_frames,
 )
+from bus_seg.io.files import require_file
 from bus_seg.io.images import TIFF_SUFFIXES, read_array, to_gray
 from bus_seg.io.pixel_budget import check_pixel_budget
 from bus_seg.io.spacing import check_spacing_mm, settle_spacing
@@ -144,8 +145,7 @@ def _decode(
     path: Path, frame: int | None, use_outside_regions: bool, every: bool
 ) -> tuple[np.ndarray, tuple[float, float] | None, str | None, list[str]]:
     """Pixels (H×W, or N×H×W when ``every``), the file's ``(x, y)`` mm, its source, notes."""
-    if not path.is_file():
-        raise InputError("ultrasound image not found; check us_path in the manifest", path)
+    require_file(path, "ultrasound image", "check us_path in the manifest")
     if is_dicom(path):
         if every:
             dicom = read_dicom_frames(path, use_outside_regions)

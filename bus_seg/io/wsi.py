@@ -15,6 +15,7 @@ import tifffile
 from PIL import Image, UnidentifiedImageError
 
 from bus_seg.errors import InputError
+from bus_seg.io.files import require_file
 from bus_seg.io.images import read_array
 from bus_seg.io.pixel_budget import check_pixel_budget
 from bus_seg.io.slide_backends import (
@@ -380,8 +381,7 @@ def open_wsi(path: str | Path, mpp: float | None = None, backend: str = DEFAULT_
         ConfigError: ``backend`` is unknown.
     """
     path = Path(path)
-    if not path.is_file():
-        raise InputError("WSI file not found; check wsi_path in the manifest", path)
+    require_file(path, "WSI file", "check wsi_path in the manifest")
     if path.stat().st_size == 0:
         raise InputError("WSI file is empty (0 bytes); copy or export it again", path)
     if path.suffix.lower() in PIL_SUFFIXES:

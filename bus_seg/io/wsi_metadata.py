@@ -12,6 +12,8 @@ import tifffile
 from bus_seg.errors import InputError
 
 MPP_RANGE = (0.05, 50.0)
+ANISOTROPY_TOLERANCE = 0.01
+"""Relative difference of the y and x pixel sizes above which a slide gets a warning."""
 """Plausible µm per pixel of a slide scan; a value outside it is almost always a wrong unit."""
 
 _APERIO_MPP = re.compile(r"(?:^|\|)\s*MPP\s*=\s*([^|\r\n]+)", re.IGNORECASE)
@@ -108,6 +110,56 @@ def resolution_mpp(page: tifffile.TiffPage, imagej_unit: str | None = None) -> f
     return None
 
 
+def _ome_mpp_y(ome_xml: str) -> float | None:
+    """µm per pixel along y (``PhysicalSizeY``) of the first image of an OME-XML document."""
+    try:
+        root = ElementTree.fromstring(ome_xml)
+    except ElementTree.ParseError:
+        return None
+    pixels = next((el for el in root.iter() if el.tag.rsplit("}", 1)[-1] == "Pixels"), None)
+    if pixels is None or pixels.get("PhysicalSizeY") is None:
+        return None
+    unit = pixels.get("PhysicalSizeYUnit", "µm")
+    try:
+        return float(pixels.get("PhysicalSizeY", "")) * _OME_UNIT_UM[unit]
+    except (ValueError, KeyError):
+        return None
+
+
+def _resolution_ratio(page: tifffile.TiffPage) -> float | None:
+    """XResolution / YResolution (y pixel size over x pixel size), None if either is unusable."""
+    values = []
+    for name in ("XResolution", "YResolution"):
+        tag = page.tags.get(name)
+        value = tag.value if tag is not None else None
+        if isinstance(value, tuple) and len(value) == 2 and value[1]:
+            value = value[0] / value[1]
+        if not isinstance(value, int | float) or value <= 0:
+            return None
+        values.append(float(value))
+    return values[0] / values[1]
+
+
+def anisotropy_warning(tif: tifffile.TiffFile, file_mpp: FileMpp) -> str | None:
+    """A warning when the file states different pixel sizes along y and x, else None."""
+    if file_mpp.source == "ome" and tif.ome_metadata:
+        y_mpp = _ome_mpp_y(tif.ome_metadata)
+        ratio = y_mpp / file_mpp.value if y_mpp else None
+        detail = f"OME PhysicalSizeX {file_mpp.value:g} µm, PhysicalSizeY {y_mpp} µm"
+    elif file_mpp.source == "tiff-resolution":
+        ratio = _resolution_ratio(tif.pages.first)
+        detail = "TIFF XResolution ≠ YResolution"
+    else:
+        return None
+    if ratio is None or abs(ratio - 1.0) <= ANISOTROPY_TOLERANCE:
+        return None
+    return (
+        f"anisotropic pixels ({detail}: y/x = {ratio:.3f}); bus_seg takes pixels as square with "
+        f"the x size {file_mpp.value:g} µm, so lengths along y are off by {abs(ratio - 1):.1%}; "
+        "resample the slide to square pixels"
+    )
+
+
 def read_file_mpp(tif: tifffile.TiffFile) -> tuple[FileMpp | None, list[str]]:
     """The MPP a TIFF-family slide states: Aperio, then OME-XML, then resolution tags.
 
@@ -125,7 +177,9 @@ def read_file_mpp(tif: tifffile.TiffFile) -> tuple[FileMpp | None, list[str]]:
         if note:
             warnings.append(f"{note}; ignored")
         if value is not None:
-            return FileMpp(value, "ome", f"OME PhysicalSizeX = {value} µm"), warnings
+            return _with_anisotropy(
+                tif, FileMpp(value, "ome", f"OME PhysicalSizeX = {value} µm"), warnings
+            )
     imagej_unit = None
     if tif.is_imagej and tif.imagej_metadata:
         imagej_unit = str(tif.imagej_metadata.get("unit", "")) or None
@@ -135,8 +189,15 @@ def read_file_mpp(tif: tifffile.TiffFile) -> tuple[FileMpp | None, list[str]]:
         unit = page.tags.get("ResolutionUnit")
         unit_name = tifffile.RESUNIT(unit.value).name if unit is not None else "INCH (default)"
         detail = f"XResolution {res[0] / res[1]:g} per {unit_name}"
-        return FileMpp(value, "tiff-resolution", detail), warnings
+        return _with_anisotropy(tif, FileMpp(value, "tiff-resolution", detail), warnings)
     return None, warnings
+
+
+def _with_anisotropy(
+    tif: tifffile.TiffFile, file_mpp: FileMpp, warnings: list[str]
+) -> tuple[FileMpp, list[str]]:
+    note = anisotropy_warning(tif, file_mpp)
+    return file_mpp, warnings + ([note] if note else [])
 
 
 def mpp_in_range(value: float) -> bool:

@@ -18,6 +18,8 @@ import pandas as pd
 from tqdm.auto import tqdm
 
 from bus_seg.errors import BusSegError, ConfigError, RegistrationError
+from bus_seg.io.atomic import remove_stale_temp_files
+from bus_seg.io.dicom import is_dicom
 from bus_seg.io.images import write_png
 from bus_seg.io.manifest import CaseRecord, Manifest, read_manifest
 from bus_seg.registration.cache import CaseOutputs, case_key, qc_key, read_entry, write_entry
@@ -108,6 +110,7 @@ def register_cohort(
     if settings.qc:
         check_qc_dpi(settings.qc_dpi)
     check_out_dir(out_dir)
+    remove_stale_temp_files(out_dir)  # left by a killed run
     manifest = read_manifest(
         manifest_path,
         require_tract=settings.needle != "auto",
@@ -248,7 +251,7 @@ def process_case(
             return _cached_row(entry, outputs, out_dir, qc, start)
         outputs.remove()
         case = register_case(record, settings)
-        row = _ok_row(case, outputs, out_dir, settings.qc)
+        row = _without_dicom_name(_ok_row(case, outputs, out_dir, settings.qc), record)
         if settings.qc:
             write_qc(case, outputs.qc, settings.qc_dpi)
         write_png(outputs.labels, case.labels)
@@ -269,9 +272,32 @@ def process_case(
         outputs.remove()
     except OSError as err:  # the failure handler itself must not raise
         message += f" (its old outputs could not be removed: {err.strerror})"
-    return failed_row(record.case_id, record.patient_id, record.row, message) | {
-        "seconds": time.perf_counter() - start
-    }
+    row = failed_row(record.case_id, record.patient_id, record.row, message)
+    return _without_dicom_name(row | {"seconds": time.perf_counter() - start}, record)
+
+
+def _without_dicom_name(row: dict[str, Any], record: CaseRecord) -> dict[str, Any]:
+    """The row with a DICOM file's path and name replaced by ``<us_path of case ...>``.
+
+    DICOM files are often named after the patient; the report names the case instead.
+    """
+    try:
+        dicom = is_dicom(record.us_path)
+    except OSError:
+        dicom = False
+    if not dicom:
+        return row
+    placeholder = f"<us_path of case {record.case_id}>"
+
+    def redact(text: str) -> str:
+        text = text.replace(str(record.us_path), placeholder)
+        return text.replace(record.us_path.name, placeholder)
+
+    row = dict(row)
+    if isinstance(row.get("error"), str):
+        row["error"] = redact(row["error"])
+    row["warnings"] = [redact(w) for w in row.get("warnings") or []]
+    return row
 
 
 def cached_row(record: CaseRecord, settings: RegistrationSettings, out_dir: Path) -> dict[str, Any] | None:

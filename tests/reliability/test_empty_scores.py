@@ -66,7 +66,9 @@ def test_validate_reports_the_strip_size_from_the_manifest(
     unit_cohort: Path, check_files: bool
 ) -> None:
     problems = validate_cohort(unit_cohort, check_files=check_files)
-    errors = {p.where.split("case ")[-1].split(",")[0]: p for p in problems if p.severity == "error"}
+    errors = {
+        p.where.split("case ")[-1].split(",")[0]: p for p in problems if p.severity == "error"
+    }
     assert "'good'" not in errors
     for case in ("tiny_core", "spacing_um"):
         assert "nothing to score" in errors[f"'{case}'"].message

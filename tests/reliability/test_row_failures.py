@@ -84,7 +84,9 @@ def test_na_like_and_numeric_looking_ids_stay_text(good_case, tmp_path: Path) ->
 
 
 def test_csv_cells_cannot_run_as_formulas(good_case, tmp_path: Path) -> None:
-    frame = pd.DataFrame({"id": ["=cmd|' /C calc'!A0", "+1", "@SUM(A1)", "ok"], "x": [-1.5, 2, 3, 4]})
+    frame = pd.DataFrame(
+        {"id": ["=cmd|' /C calc'!A0", "+1", "@SUM(A1)", "ok"], "x": [-1.5, 2, 3, 4]}
+    )
     safe = neutralise_formulas(frame)
     assert list(safe["id"]) == ["'=cmd|' /C calc'!A0", "'+1", "'@SUM(A1)", "ok"]
     assert list(safe["x"]) == [-1.5, 2, 3, 4]  # numbers untouched
@@ -110,7 +112,10 @@ def test_a_symlink_leading_outside_the_cohort_is_refused(good_case, tmp_path: Pa
     manifest = write_manifest(cohort / "manifest.csv", rows)
     errors = read_manifest(manifest).errors
     assert len(errors) == 2
-    assert all("symbolic link that leads outside" in e.message and str(outside) in e.message for e in errors)
+    assert all(
+        "symbolic link that leads outside" in e.message and str(outside) in e.message
+        for e in errors
+    )
     allowed = read_manifest(manifest, allow_outside_paths=True)
     assert len(allowed.records) == 2
 
