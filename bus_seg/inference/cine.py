@@ -50,7 +50,10 @@ def write_cine_outputs(
     }
     if overlays:
         stacks["overlay"] = np.stack(
-            [overlay(f.pixels, p.labels) for f, p in zip(frames, predictions, strict=True)]
+            [
+                overlay(f.pixels, p.labels, p.probability, f"{stem}, frame {i}")
+                for i, (f, p) in enumerate(zip(frames, predictions, strict=True))
+            ]
         )
     folders = {"probability_map": "probabilities", "label_map": "labels", "overlay": "overlays"}
     written: dict[str, Path | None] = {"overlay": None}

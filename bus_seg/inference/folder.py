@@ -232,7 +232,8 @@ def _write_outputs(
     overlay_path = None
     if overlays:
         overlay_path = write_png(
-            out_dir / "overlays" / f"{stem}.png", overlay(ultrasound.pixels, prediction.labels)
+            out_dir / "overlays" / f"{stem}.png",
+            overlay(ultrasound.pixels, prediction.labels, prediction.probability, image_id),
         )
     files = {"probability_map": probability_map, "label_map": label_map, "overlay": overlay_path}
     return _row(loaded.item, None, ultrasound, prediction, files, out_dir)

@@ -16,6 +16,7 @@ from bus_seg.cli.predict import predict
 from bus_seg.config import compose_config
 from bus_seg.errors import ConfigError
 from bus_seg.inference import PredictInput, Predictor, collect_inputs, predict_to_folder
+from bus_seg.inference.writers import overlay_size
 from bus_seg.io.images import read_array, write_png
 
 US_MULTIFRAME_STORAGE = "1.2.840.10008.5.1.4.1.1.3.1"
@@ -77,7 +78,7 @@ def test_every_frame_of_a_cine_loop_is_predicted(
     overlays = tifffile.imread(tmp_path / "out" / "overlays" / "loop.tif")
     assert labels.shape == (3, 48, 72) and labels.dtype == np.uint8
     assert probabilities.shape == (3, 48, 72) and probabilities.dtype == np.float32
-    assert overlays.shape == (3, 48, 72, 3)
+    assert overlays.shape == (3, *overlay_size(48, 72), 3)
     single = predictor.predict(list(loop))
     for index, expected in enumerate(single):
         np.testing.assert_array_equal(labels[index], expected.labels)

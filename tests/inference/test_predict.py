@@ -18,7 +18,7 @@ from bus_seg.config import compose_config
 from bus_seg.errors import ConfigError, InputError
 from bus_seg.inference import PredictInput, Predictor, collect_inputs, predict_to_folder
 from bus_seg.inference.preprocess import Preprocessing, Preprocessor, restore_size
-from bus_seg.inference.writers import read_probability_map
+from bus_seg.inference.writers import overlay_size, read_probability_map
 from bus_seg.io.images import read_array, write_png
 
 
@@ -61,7 +61,7 @@ def test_predict_folder_writes_maps_overlays_and_areas(
         labels = read_array(tmp_path / "out" / row.label_map)
         overlay = read_array(tmp_path / "out" / row.overlay)
         assert probability.shape == labels.shape == source.shape == (row.height, row.width)
-        assert overlay.shape == (*source.shape, 3)
+        assert overlay.shape == (*overlay_size(*source.shape), 3)
         assert set(np.unique(labels)) <= {0, 1}
         assert np.array_equal(labels == 1, probability > 0.5), (
             "labels are the argmax of the two classes"
