@@ -169,3 +169,39 @@ def test_formats_no_backend_reads_ask_for_a_conversion(
     with pytest.raises(InputError, match=f"{what} slides are read by none.*convert") as info:
         open_wsi(path, 1.0, backend="auto")
     assert str(path) in str(info.value)
+
+
+def write_pyramid(path: Path, shape0: tuple[int, int]) -> Path:
+    """A tiled pyramidal RGB TIFF (3 levels, each half the last) at 0.5 µm/px."""
+    level = np.random.default_rng(0).integers(0, 256, (*shape0, 3), dtype=np.uint8)
+    with tifffile.TiffWriter(path) as writer:
+        for index in range(3):
+            writer.write(
+                level,
+                tile=(64, 64),
+                photometric="rgb",
+                compression="zlib",
+                subfiletype=0 if index == 0 else 1,
+                resolution=(2e4, 2e4),
+                resolutionunit="CENTIMETER",
+            )
+            level = level[::2, ::2]
+    return path
+
+
+@pytest.mark.parametrize("backend", ["openslide", "tiffslide"])
+@pytest.mark.parametrize("shape0", [(512, 768), (517, 771)])  # downsamples 2, 4 and 1.997, 3.986
+def test_generic_tiled_pyramid_reads_identically(
+    tmp_path: Path, backend: str, shape0: tuple[int, int]
+) -> None:
+    installed(backend)
+    path = write_pyramid(tmp_path / "pyramid.tif", shape0)
+    with open_wsi(path) as reference, open_wsi(path, backend=backend) as other:
+        assert other.level_shapes == reference.level_shapes and other.level_count == 3
+        assert other.mpp == pytest.approx(0.5) and other.mpp_source == backend
+        for level in range(3):
+            ds = reference.level_downsamples[level]
+            for roi in (None, (37 * ds, 11 * ds, 100 * ds, 70 * ds), (3.3, 100.7, 99.5, 41.2)):
+                np.testing.assert_array_equal(
+                    other.read_level(level, roi), reference.read_level(level, roi)
+                )
