@@ -99,3 +99,26 @@ def test_data_pipeline_times_the_registration_cache(tmp_path: Path) -> None:
     registered = figures["modules"]["registered"]
     assert registered["cases_registered"] == registered["cases"] == 6
     assert registered["prepare_data_first_s"] > 0 and registered["prepare_data_second_s"] > 0
+
+
+@pytest.mark.slow  # about 30 s: a simulated scanner slide and two registrations in fresh processes
+def test_registration_scanner_resolution_compares_old_and_new_reading(tmp_path: Path) -> None:
+    figures = run_quick("registration_scanner_resolution", tmp_path)["figures"]
+    (entry,) = figures.values()
+    summary = entry["summary"]
+    assert summary["cases"] == 1 and summary["labels_identical"] == 1
+    for path in ("old", "new"):
+        assert summary[path]["median_cpu_s"] > 0 and summary[path]["median_peak_rss_mb"] > 0
+        assert summary[path]["mean_dice"] >= 0.99
+
+
+def test_regulariser_cost_records_every_loss(tmp_path: Path) -> None:
+    figures = run_quick("regularisers", tmp_path)["figures"]
+    assert set(figures["ratio_to_ce"]) == {
+        "ce",
+        "ce + crf",
+        "ce + compactness",
+        "ce + entropy",
+        "ce + compactness + crf",
+    }
+    assert figures["ratio_to_ce"]["ce"] == 1.0 and isinstance(figures["target_met"], bool)
