@@ -76,14 +76,15 @@ def library_versions() -> dict[str, str | None]:
 
 def run_provenance() -> dict[str, Any]:
     """What made a run's figures: bus_seg version, source commit and dirty flag, library versions,
-    the full command line and the date (UTC). Stored in every ``metrics.json``."""
+    the full command line (interpreter and options included, ``sys.orig_argv``) and the date
+    (UTC). Stored in every ``metrics.json``."""
     versions = library_versions()
     return {
         "bus_seg_version": versions.pop("bus_seg"),
         "commit": git_commit(),
         "dirty": git_dirty(),
         "versions": versions,
-        "command": shlex.join([Path(sys.argv[0]).name, *sys.argv[1:]]) if sys.argv else None,
+        "command": shlex.join(getattr(sys, "orig_argv", None) or sys.argv),
         "python": platform.python_version(),
         "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
     }
