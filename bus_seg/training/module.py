@@ -132,9 +132,10 @@ class SegmentationModule(pl.LightningModule):
         samples = self._gather_test_samples()
         scores = self._score_and_write(samples) if self.trainer.is_global_zero else None
         scores = self.trainer.strategy.broadcast(scores, src=0)
-        # Equal on every rank: "max" keeps them exact where a mean could round.
+        # Equal on every rank: "max" keeps them exact where a mean could round. An undefined
+        # test figure stays NaN (null in metrics.json), as in the evaluation's files.
         self.log_dict(
-            {k: _finite(torch.tensor(v, dtype=torch.float32)).to(self.device) for k, v in scores.items()},
+            {k: torch.tensor(v, dtype=torch.float32, device=self.device) for k, v in scores.items()},
             sync_dist=True,
             reduce_fx="max",
         )
@@ -243,7 +244,8 @@ def score_test_samples(samples: list[EvalSample]) -> dict[str, torch.Tensor]:
 
 
 def _finite(value: torch.Tensor) -> torch.Tensor:
-    """NaN (an undefined ratio) is logged as 0 so checkpoint monitors and sweepers stay sane."""
+    """NaN (an undefined ratio) is logged as 0 during validation so checkpoint monitors and
+    sweepers stay sane; test figures keep NaN."""
     return torch.nan_to_num(value, nan=0.0)
 
 
