@@ -113,3 +113,22 @@ def test_help_answers(module: str, tmp_path: Path) -> None:
     result = cli(module, "--help", cwd=tmp_path)
     assert result.returncode == 0, result.stderr
     assert "Powered by Hydra" in result.stdout or "== Config ==" in result.stdout
+
+
+def test_startup_benchmark_records_every_command(tmp_path: Path) -> None:
+    """The benchmark runs end to end (``--quick``) and records wall and CPU time with provenance."""
+    import json
+
+    script = Path(__file__).resolve().parents[1] / "experiments/benchmarks/cli_startup/run.py"
+    done = subprocess.run(
+        [sys.executable, str(script), "--quick", "--out-dir", str(tmp_path)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    result = json.loads((tmp_path / "results.json").read_text(encoding="utf-8"))
+    assert {"commit", "loadavg_start", "loadavg_end", "machine"} <= set(result)
+    for figures in result["figures"].values():
+        assert figures["median_wall_s"] > 0 and figures["median_cpu_s"] > 0
+        assert figures["exit_status"] == [0]
