@@ -77,6 +77,7 @@ def validate_cohort(
     allow_outside_paths: bool = False,
     check_files: bool = True,
     cancer_classes: Sequence[str] = DEFAULT_CANCER_CLASSES,
+    registration: RegistrationSettings | None = None,
 ) -> list[Problem]:
     """Check a cohort manifest and, unless ``check_files`` is False, every file it names.
 
@@ -88,6 +89,7 @@ def validate_cohort(
         allow_outside_paths=allow_outside_paths,
         check_files=check_files,
         cancer_classes=cancer_classes,
+        registration=registration,
     ).problems
 
 
@@ -98,6 +100,7 @@ def check_cohort(
     allow_outside_paths: bool = False,
     check_files: bool = True,
     cancer_classes: Sequence[str] = DEFAULT_CANCER_CLASSES,
+    registration: RegistrationSettings | None = None,
 ) -> ValidationReport:
     """Check a cohort manifest and the files of its valid rows.
 
@@ -113,6 +116,9 @@ def check_cohort(
         allow_outside_paths: whether file paths may leave the manifest's folder.
         check_files: False to check the manifest's structure only (no file is opened).
         cancer_classes: annotation class names that count as cancer.
+        registration: the settings files are read and tissue is found with, as registration
+            does (``slide_backend``, ``annotation_object_types``, ``use_outside_dicom_regions``,
+            the tissue settings); None = the defaults.
 
     Returns:
         The report; ``checked`` is the number of data rows (0 if the manifest is unreadable).
@@ -128,7 +134,11 @@ def check_cohort(
         cached.cache_clear()
     for record in manifest.records:
         if check_files:
-            problems.extend(_check_record(record, manifest.path, cancer_classes))
+            problems.extend(
+                _check_record(
+                    record, manifest.path, cancer_classes, registration or RegistrationSettings()
+                )
+            )
         elif record.tract is not None and record.us_spacing_mm is not None:
             problem = strip_size_problem(
                 math.dist(record.tract[:2], record.tract[2:]),
@@ -220,22 +230,31 @@ class _CaseProblems:
 
 
 def _check_record(
-    record: CaseRecord, manifest_path: Path, cancer_classes: Sequence[str]
+    record: CaseRecord,
+    manifest_path: Path,
+    cancer_classes: Sequence[str],
+    settings: RegistrationSettings,
 ) -> list[Problem]:
     found = _CaseProblems(record, manifest_path)
-    image = _check_ultrasound(record, found)
+    image = _check_ultrasound(record, found, settings.use_outside_dicom_regions)
     if image is not None:
         _check_tract(record, image, found)
         if record.label_path is not None:
             _check_label_map(record.label_path, image.shape, found)
-    _check_slide(record, found, cancer_classes)
+    _check_slide(record, found, cancer_classes, settings)
     return found.problems
 
 
-def _check_ultrasound(record: CaseRecord, found: _CaseProblems) -> UltrasoundImage | None:
+def _check_ultrasound(
+    record: CaseRecord, found: _CaseProblems, use_outside_regions: bool
+) -> UltrasoundImage | None:
     try:
         image = _ultrasound(
-            record.us_path, _stamp(record.us_path), record.us_spacing_mm, record.us_frame
+            record.us_path,
+            _stamp(record.us_path),
+            record.us_spacing_mm,
+            record.us_frame,
+            use_outside_regions,
         )
     except InputError as err:
         found.add("error", "us_path", str(err))
@@ -331,10 +350,15 @@ def _check_label_map(path: Path, image_shape: tuple[int, int], found: _CaseProbl
         found.add("warning", "label_path", f"{path}: the label map is {labels.dtype}, not 8-bit")
 
 
-def _check_slide(record: CaseRecord, found: _CaseProblems, cancer_classes: Sequence[str]) -> None:
+def _check_slide(
+    record: CaseRecord,
+    found: _CaseProblems,
+    cancer_classes: Sequence[str],
+    settings: RegistrationSettings,
+) -> None:
     try:
         level0_shape, notes, tissue_problem = _slide(
-            record.wsi_path, _stamp(record.wsi_path), record.wsi_mpp, record.wsi_roi
+            record.wsi_path, _stamp(record.wsi_path), record.wsi_mpp, record.wsi_roi, settings
         )
     except InputError as err:
         found.add("error", "wsi_path", str(err))
@@ -374,6 +398,7 @@ def _check_slide(record: CaseRecord, found: _CaseProblems, cancer_classes: Seque
             _stamp(record.annotation_path),
             tuple(level0_shape),
             tuple(cancer_classes),
+            settings.annotation_object_types,
         )
     except InputError as err:
         found.add("error", "annotation_path", str(err))
@@ -433,35 +458,43 @@ def _cache_errors(function):
 
 @_cache_errors
 def _ultrasound(
-    path: Path, stamp: object, spacing_mm: float | None, frame: int | None
+    path: Path, stamp: object, spacing_mm: float | None, frame: int | None, use_outside: bool
 ) -> UltrasoundImage:
-    return read_ultrasound(path, spacing_mm, frame=frame)
+    return read_ultrasound(path, spacing_mm, frame=frame, use_outside_regions=use_outside)
 
 
 @_cache_errors
 def _slide(
-    path: Path, stamp: object, mpp: float | None, roi: tuple[int, int, int, int] | None
+    path: Path,
+    stamp: object,
+    mpp: float | None,
+    roi: tuple[int, int, int, int] | None,
+    settings: RegistrationSettings,
 ) -> tuple[tuple[int, int], list[str], tuple[str, str, str] | None]:
     """Level-0 shape, warnings, and a problem found decoding the tissue as registration does."""
-    with open_wsi(path, mpp) as wsi:
+    with open_wsi(path, mpp, settings.slide_backend) as wsi:
         height, width = wsi.level_shapes[0]
         if roi is not None and (roi[0] >= width or roi[1] >= height):
             return wsi.level_shapes[0], list(wsi.warnings), None  # wsi_roi is reported
         problem = None
-        try:  # decodes the tiles registration reads (default settings)
-            read_tissue_map(wsi, roi, RegistrationSettings())
+        try:  # decodes the tiles registration reads
+            read_tissue_map(wsi, roi, settings)
         except InputError as err:
             problem = ("error", "wsi_path", str(err))
         except RegistrationError as err:
-            problem = ("warning", "wsi_path", f"with the default registration settings: {err}")
+            problem = ("warning", "wsi_path", f"with the registration settings: {err}")
         return wsi.level_shapes[0], list(wsi.warnings), problem
 
 
 @_cache_errors
 def _annotation(
-    path: Path, stamp: object, level0_shape: tuple[int, int], cancer_classes: tuple[str, ...]
+    path: Path,
+    stamp: object,
+    level0_shape: tuple[int, int],
+    cancer_classes: tuple[str, ...],
+    object_types: tuple[str, ...],
 ):
-    return read_annotation(path, level0_shape, cancer_classes)
+    return read_annotation(path, level0_shape, cancer_classes, object_types)
 
 
 def _class_folders(

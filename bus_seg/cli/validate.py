@@ -18,6 +18,8 @@ from bus_seg.cli.app import CONFIG_PATH, HYDRA_VERSION_BASE, exits_cleanly, run_
 if TYPE_CHECKING:
     from bus_seg.validate import ValidationReport
 
+READER_KEYS = ("slide_backend", "annotation_object_types", "use_outside_dicom_regions")
+"""Options shared with ``registration.*``: how slides, annotations and DICOM files are read."""
 USAGE = (
     "nothing to validate: give manifest=<cohort.csv> and/or mask_folder=<folder>, e.g. "
     "bus-seg-validate manifest=cohort/manifest.csv"
@@ -29,15 +31,18 @@ def run(cfg: DictConfig) -> int:
     if cfg.manifest is None and cfg.mask_folder is None:
         print(USAGE, file=sys.stderr)
         return 2
+    from bus_seg.registration.settings import RegistrationSettings
     from bus_seg.validate import check_cohort, check_mask_folder
 
     reports: list[tuple[ValidationReport, str]] = []
     if cfg.manifest is not None:
+        readers = {key: cfg[key] for key in READER_KEYS}
         report = check_cohort(
             str(cfg.manifest),
             require_tract=bool(cfg.require_tract),
             allow_outside_paths=bool(cfg.allow_outside_paths),
             check_files=bool(cfg.check_files),
+            registration=RegistrationSettings.from_config(readers),
         )
         reports.append((report, "cases"))
     if cfg.mask_folder is not None:

@@ -8,6 +8,7 @@ above 255 divided by 257; RGB to ITU-R 601 luminance; the first page or frame, o
 from __future__ import annotations
 
 import csv
+import json
 import shutil
 from pathlib import Path
 
@@ -145,3 +146,29 @@ def test_frame_out_of_range_is_a_row_error_naming_the_file(cohort: Path, tmp_pat
     assert len(errors) == 1
     assert "row 1" in errors[0].where and "us_path" in errors[0].where
     assert "us_frame=5 is out of range" in errors[0].message and str(path) in errors[0].message
+
+
+def test_validate_reads_annotations_and_slides_as_registration_does(
+    cohort: Path, tmp_path: Path
+) -> None:
+    manifest, _, _ = variant(cohort, tmp_path, "gray8", None)
+    annotation = tmp_path / "case" / "annotation.geojson"
+    document = json.loads(annotation.read_text())
+    for feature in document["features"]:  # a QuPath "all objects" export: cells only
+        feature.setdefault("properties", {})["objectType"] = "cell"
+    annotation.write_text(json.dumps(document))
+    record = read_manifest(manifest).records[0]
+
+    def cancer_warnings(settings: RegistrationSettings | None) -> list[str]:
+        problems = check_cohort(manifest, registration=settings).problems
+        assert not [p for p in problems if p.severity == "error"], problems
+        return [p.message for p in problems if "no cancer annotated" in p.message]
+
+    default = RegistrationSettings(qc=False)
+    assert any("cell objects skipped" in m for m in cancer_warnings(None))
+    assert not (register_case(record, default).labels == 1).any()
+    with_cells = RegistrationSettings(
+        qc=False, annotation_object_types=("annotation", "cell"), slide_backend="auto"
+    )
+    assert cancer_warnings(with_cells) == []
+    assert (register_case(record, with_cells).labels == 1).any()
