@@ -118,9 +118,10 @@ def headline_text(metrics: Mapping[str, object]) -> str:
     )
 
 
-def overlay_caption(image_id: str, row: Mapping[str, object]) -> str:
-    """Caption of an image's overlay: strip Dice, and the whole-lesion figures when known."""
-    parts = [f"{image_id}: strip Dice {format_value(row.get('dice'), 3)}"]
+def overlay_caption(image_id: str | None, row: Mapping[str, object]) -> str:
+    """Caption of an image's overlay: strip Dice, and the whole-lesion figures when known
+    (prefixed with ``image_id: `` unless it is None)."""
+    parts = [f"strip Dice {format_value(row.get('dice'), 3)}"]
     if (
         "lesion_dice" in row
         and row.get("n_lesion") is not pd.NA
@@ -130,8 +131,9 @@ def overlay_caption(image_id: str, row: Mapping[str, object]) -> str:
         parts.append(f"lesion precision {format_value(row.get('lesion_precision'), 3)}")
         area = row.get("lesion_fp_area_mm2")
         if isinstance(area, float) and not math.isnan(area):
-            parts.append(f"outside lesion {area:.1f} mm²")
-    return ", ".join(parts)
+            parts.append(f"predicted outside the lesion {area:.1f} mm²")
+    text = ", ".join(parts)
+    return text if image_id is None else f"{image_id}: {text}"
 
 
 def _report(
@@ -274,7 +276,7 @@ def write_evaluation(
                 out_dir / "overlays" / overlay_file_name(sample.image_id),
                 dice=float(row["dice"]),
                 lesion_dice=float(row.get("lesion_dice", math.nan)),
-                caption=overlay_caption(sample.image_id, row),
+                caption=overlay_caption(None, row),
             )
             paths[f"overlay/{sample.image_id}"] = path
             overlays.append((overlay_caption(sample.image_id, row), f"overlays/{path.name}"))
