@@ -34,9 +34,12 @@ class PoisonedLoss(SegmentationLoss):
         self.step, self.mode, self.calls = step, mode, 0
 
     def forward(
-        self, outputs: dict[str, torch.Tensor], target: torch.Tensor
+        self,
+        outputs: dict[str, torch.Tensor],
+        target: torch.Tensor,
+        image: torch.Tensor | None = None,
     ) -> dict[str, torch.Tensor]:
-        losses = super().forward(outputs, target)
+        losses = super().forward(outputs, target, image)
         if not torch.is_grad_enabled():
             return losses
         self.calls += 1

@@ -205,8 +205,9 @@ def test_wandb_logs_patient_images_only_when_asked(
     if log_images:
         assert "images/test/overlays" in images and any(name.startswith("mask/") for name in images)
     else:
-        # the only picture is the confusion-matrix heatmap: no ultrasound image, no label mask
-        assert images == ["images/test/confusion"]
+        # the only pictures are the confusion-matrix heatmap (the logged table's and the
+        # evaluation's figure): no ultrasound image, no label mask
+        assert images == ["images/test/confusion", "test/figures/confusion"]
 
 
 def test_wandb_is_off_unless_asked_for() -> None:
