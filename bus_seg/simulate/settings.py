@@ -444,8 +444,9 @@ class WsiSettings:
         if not weighted <= set(SCANNED_FORMATS):
             raise ConfigError(
                 "simulation option wsi.formats: with wsi.scan_mpp only "
-                f"{' and '.join(SCANNED_FORMATS)} can be written; e.g. "
-                "wsi.formats={svs: 0.5, ome_tiff: 0.5}"
+                f"{' and '.join(SCANNED_FORMATS)} can be written; e.g. on the command line "
+                "+wsi.formats.svs=0.5 wsi.formats.ome_tiff=0.5 wsi.formats.tiff=0 "
+                "wsi.formats.png=0"
             )
 
 

@@ -89,3 +89,15 @@ def test_hash_follows_settings() -> None:
 def test_bad_settings_name_the_option(config: dict, option: str) -> None:
     with pytest.raises(ConfigError, match=option.replace(".", r"\.")):
         SimulationSettings.from_config(config)
+
+
+def test_scan_mpp_needs_a_whole_ratio_and_the_scanner_formats() -> None:
+    scanner = {"svs": 0.5, "ome_tiff": 0.5}
+    settings = SimulationSettings.from_config({"wsi": {"mpp": 2.0, "scan_mpp": 0.25, "formats": scanner}})
+    assert settings.wsi.scan_mpp == 0.25 and settings.wsi.formats["tiff"] == 0.0
+    with pytest.raises(ConfigError, match="wsi.scan_mpp.*whole number"):
+        SimulationSettings.from_config({"wsi": {"mpp": 2.0, "scan_mpp": 0.3, "formats": scanner}})
+    with pytest.raises(ConfigError, match=r"\+wsi.formats.svs"):
+        SimulationSettings.from_config({"wsi": {"mpp": 2.0, "scan_mpp": 0.5}})
+    with pytest.raises(ConfigError, match="scanner's resolution"):
+        SimulationSettings.from_config({"wsi": {"formats": {"svs": 1.0, "ome_tiff": 0.0}}})
