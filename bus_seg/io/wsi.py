@@ -31,6 +31,9 @@ PIL_SUFFIXES = {".png", ".jpg", ".jpeg"}
 MPP_TOLERANCE = 0.01
 """Relative difference between manifest and file MPP above which a warning is given."""
 
+BAND_PIXELS = 2**24
+"""Level pixels :meth:`WSI.read_reduced` decodes at once (about 50 MB of RGB)."""
+
 _NOT_PYRAMID_SERIES = {"label", "macro", "thumbnail", "overview"}
 _CHANNEL_AXES = "SC"
 _JPEG_COMPRESSIONS = {6, 7, 33007, 34892}
@@ -311,11 +314,12 @@ class WSI:
         return self._levels[self._check_level(level)].tile_shape
 
     def read_reduced(
-        self, level: int, block: int, roi: Roi | None = None, band_pixels: int = 2**24
+        self, level: int, block: int, roi: Roi | None = None, band_pixels: int | None = None
     ) -> tuple[np.ndarray, Roi]:
         """Read a level (or the window covering a level-0 region) averaged over ``block``-pixel
-        squares, band by band, so that at most about ``band_pixels`` level pixels are decoded
-        at once (a large single-level file is never held whole).
+        squares, band by band, so that at most about ``band_pixels`` (default
+        :data:`BAND_PIXELS`) level pixels are decoded at once (a large single-level file is
+        never held whole).
 
         Returns:
             ``(rgb, window)``: ``block_mean(read_level(level, roi), block)``, and the level
@@ -324,6 +328,7 @@ class WSI:
         window = self.roi_to_level(level, roi)
         x, y, w, h = window
         tile_h = self.tile_shape(level)[0]
+        band_pixels = band_pixels or BAND_PIXELS
         if tile_h >= h or w * h <= band_pixels:
             return block_mean(self.read_level(level, roi), block), window
         rows = max(band_pixels // w, tile_h, block)

@@ -123,3 +123,21 @@ def test_scanner_resolution_case_registers_as_with_the_whole_level(tmp_path: Pat
     assert regions.tissue.mask.size < whole.tissue.mask.size
     np.testing.assert_array_equal(regions.labels, whole.labels)
     assert regions.fields["dice_vs_reference"] >= 0.99
+
+
+def test_single_level_file_is_never_decoded_whole(
+    slides: dict[str, Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The coarse grid of a single-level file is read band by band and the boxes tile by tile:
+    tifffile never decodes the whole image (the reference path does)."""
+
+    def refuse(*args: object, **kwargs: object) -> None:
+        raise AssertionError("the whole image was decoded")
+
+    monkeypatch.setattr("bus_seg.io.wsi.BAND_PIXELS", 2**20)  # the test's file is not large
+    with open_wsi(slides["single_level"]) as wsi:
+        monkeypatch.setattr(tifffile.TiffPageSeries, "asarray", refuse)
+        tissue = read_tissue_map(wsi, None, RegistrationSettings())
+        assert tissue.mask.any()
+        with pytest.raises(AssertionError, match="decoded"):
+            read_tissue_map(wsi, None, RegistrationSettings(tissue_regions=False))
