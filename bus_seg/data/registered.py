@@ -135,6 +135,7 @@ class RegisteredCohortDataModule(SegmentationDataModule):
                     spacing_mm=float(spacing) if pd.notna(spacing) else record.us_spacing_mm,
                     lesion_mask_path=record.lesion_mask_path,
                     lesion_roi=record.lesion_roi,
+                    image_frame=record.us_frame,
                 )
             )
         if not samples:

@@ -31,6 +31,8 @@ class SegmentationSample:
         lesion_mask_path: full lesion mask (0/non-zero), for evaluation beyond the labelled strip
             and, with ``data.weak_labels=lesion_mask``, as weak training knowledge.
         lesion_roi: ``(x, y, w, h)`` box in image pixels that holds the whole lesion, or None.
+        image_frame: the frame of a cine-loop image (the manifest's ``us_frame``), or None for
+            the first.
     """
 
     image_id: str
@@ -42,11 +44,12 @@ class SegmentationSample:
     spacing_mm: float | None = None
     lesion_mask_path: Path | None = None
     lesion_roi: tuple[int, int, int, int] | None = None
+    image_frame: int | None = None
 
     def load_image(self) -> np.ndarray:
         """The image as H×W uint8 gray, read exactly as registration and inference read it
         (:func:`bus_seg.io.ultrasound.read_ultrasound_pixels`)."""
-        return read_ultrasound_pixels(self.image_path)
+        return read_ultrasound_pixels(self.image_path, self.image_frame)
 
     def load_labels(self, shape: tuple[int, int]) -> np.ndarray:
         """The H×W uint8 labels (1 lesion/cancer, 0 not, 255 ignore), checked against ``shape``."""

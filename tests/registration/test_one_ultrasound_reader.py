@@ -111,9 +111,10 @@ def pixels_of_every_path(manifest: Path, monkeypatch: pytest.MonkeyPatch) -> dic
     seen["register"] = case.us_pixels
     inputs = collect_inputs(manifest)
     seen["predict"] = InputImages(inputs, lambda pixels: (pixels, None))[0].ultrasound.pixels
-    if record.us_frame is None:  # training datasets read frame 0 (they have no frame yet)
-        sample = SegmentationSample("case", "p", record.us_path, (record.label_path,))
-        seen["train"] = sample.load_image()
+    sample = SegmentationSample(
+        "case", "p", record.us_path, (record.label_path,), image_frame=record.us_frame
+    )
+    seen["train"] = sample.load_image()
     return seen
 
 
@@ -130,12 +131,12 @@ def test_every_path_reads_the_same_pixels(
 
 
 @pytest.mark.parametrize("kind", ["multi_page", "dicom_cine"])
-def test_us_frame_is_read_by_register_validate_and_predict(
+def test_us_frame_is_read_by_train_register_validate_and_predict(
     cohort: Path, tmp_path: Path, kind: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     manifest, _, expected = variant(cohort, tmp_path, kind, 2)
     seen = pixels_of_every_path(manifest, monkeypatch)
-    assert set(seen) == {"register", "validate", "predict"}
+    assert set(seen) == {"train", "register", "validate", "predict"}
     for where, pixels in seen.items():
         np.testing.assert_array_equal(pixels, expected, err_msg=where)
 
