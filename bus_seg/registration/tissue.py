@@ -96,9 +96,9 @@ def read_tissue_map(wsi: WSI, roi: Roi | None, settings: RegistrationSettings) -
     aligned to the file's tiles) are read at the working resolution: the grid then covers the
     boxes, and the glass colour and threshold are estimated from them (so pixels at the edge of
     the tissue may differ from a whole-level read). The grid's pixels are those the whole level
-    would give (same level, same block origin). When the boxes would
-    cover most of the slide, the whole level (or ``roi``) is read, band by band. Without
-    ``tissue_regions`` the whole level (or ``roi``) is decoded at once.
+    would give (same level, same block origin). When the slide is small or the boxes would
+    cover most of it, the whole level (or ``roi``) is read, band by band. Without
+    ``tissue_regions`` the whole level (or ``roi``) is decoded at once (the plain reference).
 
     Raises:
         InputError: the slide cannot be decoded.
