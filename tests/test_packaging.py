@@ -16,7 +16,18 @@ ROOT = Path(__file__).resolve().parents[1]
 def wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
     out = tmp_path_factory.mktemp("wheel")
     subprocess.run(
-        [sys.executable, "-m", "pip", "wheel", str(ROOT), "--no-deps", "--no-build-isolation", "-q", "-w", str(out)],
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "wheel",
+            str(ROOT),
+            "--no-deps",
+            "--no-build-isolation",
+            "-q",
+            "-w",
+            str(out),
+        ],
         check=True,
         cwd=out,
     )
@@ -24,7 +35,10 @@ def wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def test_wheel_holds_every_config(wheel: Path) -> None:
-    expected = {f"bus_seg/conf/{p.relative_to(ROOT / 'conf').as_posix()}" for p in (ROOT / "conf").rglob("*.yaml")}
+    expected = {
+        f"bus_seg/conf/{p.relative_to(ROOT / 'conf').as_posix()}"
+        for p in (ROOT / "conf").rglob("*.yaml")
+    }
     names = set(zipfile.ZipFile(wheel).namelist())
     assert expected, "conf/ holds configs"
     assert sorted(expected - names) == []
@@ -38,3 +52,40 @@ def test_wheel_holds_every_package_and_the_sweeper_plugin(wheel: Path) -> None:
     }
     names = set(zipfile.ZipFile(wheel).namelist())
     assert sorted(expected - names) == []
+
+
+def test_every_config_folder_is_a_declared_package() -> None:
+    """Undeclared config folders are shipped with a setuptools warning each ("Package would be
+    ignored"); declaring them all keeps ``make`` quiet."""
+    import tomllib
+
+    with (ROOT / "pyproject.toml").open("rb") as handle:
+        declared = set(tomllib.load(handle)["tool"]["setuptools"]["packages"])
+    folders = {
+        "bus_seg.conf." + ".".join(p.relative_to(ROOT / "conf").parts)
+        for p in (ROOT / "conf").rglob("*")
+        if p.is_dir() and p.name != "__pycache__" and any(p.glob("*.yaml"))
+    }
+    assert sorted(folders - declared) == []
+
+
+def test_wheel_builds_without_package_warnings(tmp_path: Path) -> None:
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "wheel",
+            str(ROOT),
+            "--no-deps",
+            "--no-build-isolation",
+            "-v",
+            "-w",
+            str(tmp_path),
+        ],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "Package would be ignored" not in done.stdout + done.stderr

@@ -8,6 +8,7 @@ evaluation folder (``<run>/test``) holds the report and figures, which are then 
 
 from __future__ import annotations
 
+import re
 import time
 from pathlib import Path
 from typing import Any
@@ -20,7 +21,10 @@ from pytorch_lightning.loggers.utilities import _scan_checkpoints
 from pytorch_lightning.utilities import rank_zero_only
 
 REPORT_FILES = ("report.html", "report.md")
-FIGURES = ("*.png",)
+# Figures of pooled counts only: pictures of patients' images go up only with
+# evaluation.log_images (bus_seg.evaluation.wandb_logging).
+FIGURES = ("confusion*.png",)
+IMAGE_TAG = re.compile(r"<img\b[^>]*>", re.I)
 
 
 class MetricHistory:
@@ -105,7 +109,9 @@ class WandbLogger(_WandbLogger):
                 continue
             self.uploaded.add(path)
             if path.name == "report.html":
-                payload["test/report"] = wandb.Html(path.read_text(encoding="utf-8"))
+                # pictures are referenced by relative paths that do not travel with the HTML
+                html = IMAGE_TAG.sub("", path.read_text(encoding="utf-8"))
+                payload["test/report"] = wandb.Html(html)
             elif path.suffix == ".png":
                 payload[f"test/figures/{path.stem}"] = wandb.Image(str(path), caption=path.name)
         if payload:
