@@ -109,31 +109,39 @@ class CompactnessPrior(nn.Module):
 
     Per image, the cancer pixels of the target (value 1) have a centre ``c`` and a half-length
     ``r`` (the largest distance of a cancer pixel from ``c``: half the cancer run along the
-    strip). Unlabelled pixels (255) farther than ``radius_factor · r + margin_px`` from ``c`` are
-    taken as non-cancer, with cross-entropy, averaged over those pixels. An image whose target
-    has no cancer pixel adds nothing (nothing says where its lesion is).
+    strip); the labelled pixels have a half-length ``s`` (half the sampled strip). Unlabelled
+    pixels (255) farther than ``max(radius_factor · r, strip_factor · s) + margin_px`` from ``c``
+    are taken as non-cancer, with cross-entropy, averaged over those pixels. An image whose
+    target has no cancer pixel adds nothing (nothing says where its lesion is).
 
     A lesion seen as a chord of length ``2r`` on the strip may be wider across than along, or
     crossed off-centre; ``radius_factor`` of 2 keeps a disk of the chord's full length around
-    its centre.
+    its centre. When the needle stops inside the lesion, the cancer run ends with the strip and
+    underestimates the lesion: ``strip_factor`` keeps the disk at least as large as the strip.
 
     Args:
         weight: Factor of this term in the total loss.
         radius_factor: Disk radius in units of the half-length of the cancer run.
+        strip_factor: Smallest disk radius in units of the half-length of the labelled strip.
         margin_px: Added to the radius, in pixels of the network input.
     """
 
     def __init__(
-        self, weight: float = 1.0, radius_factor: float = 2.0, margin_px: float = 4.0
+        self,
+        weight: float = 1.0,
+        radius_factor: float = 2.0,
+        strip_factor: float = 1.0,
+        margin_px: float = 4.0,
     ) -> None:
         super().__init__()
         self.weight = _check_weight(weight, "CompactnessPrior")
-        if radius_factor <= 0 or margin_px < 0:
+        if radius_factor <= 0 or strip_factor < 0 or margin_px < 0:
             raise ConfigError(
-                f"CompactnessPrior radius_factor={radius_factor} must be positive and "
-                f"margin_px={margin_px} ≥ 0"
+                f"CompactnessPrior radius_factor={radius_factor} must be positive, "
+                f"strip_factor={strip_factor} and margin_px={margin_px} ≥ 0"
             )
-        self.radius_factor, self.margin_px = radius_factor, margin_px
+        self.radius_factor, self.strip_factor = radius_factor, strip_factor
+        self.margin_px = margin_px
 
     def outside(self, target: torch.Tensor) -> torch.Tensor:
         """N×H×W bool: the unlabelled pixels that the prior calls non-cancer."""
@@ -141,13 +149,18 @@ class CompactnessPrior(nn.Module):
         ys = torch.arange(h, device=target.device, dtype=torch.float32).view(1, h, 1)
         xs = torch.arange(w, device=target.device, dtype=torch.float32).view(1, 1, w)
         cancer = (target == CANCER_CLASS).float()
+        labelled = (target != IGNORE_INDEX).float()
         count = cancer.sum(dim=(1, 2))
-        safe = count.clamp_min(1.0)
-        cy = (cancer * ys).sum(dim=(1, 2)) / safe
-        cx = (cancer * xs).sum(dim=(1, 2)) / safe
+        cy, cx = _centre(cancer, ys, xs)
         distance = torch.sqrt((ys - cy.view(n, 1, 1)) ** 2 + (xs - cx.view(n, 1, 1)) ** 2)
         half_length = (distance * cancer).amax(dim=(1, 2))
-        radius = self.radius_factor * half_length + self.margin_px
+        sy, sx = _centre(labelled, ys, xs)
+        from_strip = torch.sqrt((ys - sy.view(n, 1, 1)) ** 2 + (xs - sx.view(n, 1, 1)) ** 2)
+        strip_half_length = (from_strip * labelled).amax(dim=(1, 2))
+        radius = (
+            torch.maximum(self.radius_factor * half_length, self.strip_factor * strip_half_length)
+            + self.margin_px
+        )
         far = distance > radius.view(n, 1, 1)
         return far & (target == IGNORE_INDEX) & (count > 0).view(n, 1, 1)
 
@@ -159,6 +172,14 @@ class CompactnessPrior(nn.Module):
             return _zero(logits)
         log_p_non_cancer = logits.float().log_softmax(dim=1)[:, 1 - CANCER_CLASS]
         return -(log_p_non_cancer * weak).sum() / weak.sum()
+
+
+def _centre(
+    weights: torch.Tensor, ys: torch.Tensor, xs: torch.Tensor
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Per-image centroid (row, column) of N×H×W non-negative weights (0, 0 when all zero)."""
+    total = weights.sum(dim=(1, 2)).clamp_min(1.0)
+    return (weights * ys).sum(dim=(1, 2)) / total, (weights * xs).sum(dim=(1, 2)) / total
 
 
 class EntropyMinimisation(nn.Module):

@@ -74,7 +74,7 @@ def test_compactness_prior_hand_computed() -> None:
     # labelled non-cancer (not the prior's business), x = 7 is labelled too.
     probs = [[0.3, 0.5, 0.9, 0.9, 0.9, 0.5, 0.6, 0.1]]
     target = target_of([[I, 0, 1, 1, 1, 0, I, 0]])
-    prior = CompactnessPrior(radius_factor=1.0, margin_px=0.5)
+    prior = CompactnessPrior(radius_factor=1.0, strip_factor=0.0, margin_px=0.5)
     assert prior.outside(target)[0, 0].tolist() == [True] + [False] * 5 + [True, False]
     logits = logits_for(probs)
     value = prior(logits, target, torch.zeros(1, 1, 1, 8))
@@ -132,3 +132,18 @@ def test_segmentation_loss_adds_weighted_regularisers() -> None:
 def test_bad_settings_are_config_errors(build) -> None:
     with pytest.raises(ConfigError):
         build()
+
+
+def test_compactness_prior_disk_is_at_least_the_strip_when_the_needle_stops_in_the_lesion() -> None:
+    # Row 1 holds the strip, x = 0..8 (centre x = 4, half-length 4); its cancer run is only the
+    # last pixel (x = 8: the needle tip stopped in the lesion), half-length 0. With strip_factor 1
+    # the radius around (1, 8) is max(2·0, 1·4) + 0 = 4: (1, 12) at distance 4 stays free, (0, 3)
+    # at distance 5.1 is a weak negative. Without the strip floor the radius is 0.
+    target = torch.full((1, 3, 13), I)
+    target[0, 1, :9] = 0
+    target[0, 1, 8] = 1
+    far = CompactnessPrior(radius_factor=2.0, strip_factor=1.0, margin_px=0.0).outside(target)[0]
+    assert far[1, 12].item() is False and far[0, 3].item() is True
+    assert not far[1, :9].any(), "labelled strip pixels are never the prior's"
+    no_floor = CompactnessPrior(radius_factor=2.0, strip_factor=0.0, margin_px=0.0).outside(target)
+    assert no_floor[0, 1, 12].item() is True
