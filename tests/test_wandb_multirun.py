@@ -120,6 +120,9 @@ def test_multirun_makes_one_wandb_run_per_job_and_survives_a_crashed_job(tmp_pat
 
     runs = [offline_runs(sweep / job) for job in ("0", "1")]
     assert [len(job_runs) for job_runs in runs] == [1, 1], "one W&B run per job"
+    names = [job_runs[0]["name"] for job_runs in runs]
+    assert names[0].startswith("wandb_probe ckpt_path=null ") and "data.size=32" in names[0]
+    assert names[1].startswith("wandb_probe ckpt_path=last ")
     (ok,), (crashed,) = runs
     assert ok["id"] != crashed["id"]
     assert (ok["exit_code"], crashed["exit_code"]) == (0, 1)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import copy
-
 from pathlib import Path
 from typing import Any
 
@@ -39,17 +38,16 @@ def build_callbacks(cfg: DictConfig) -> list[pl.Callback]:
     return callbacks
 
 
+RUN_TITLE_SKIPPED = ("hydra", "paths.", "experiment=", "experiment_name=", "logger")
+
+
 def run_title(group: str) -> str:
-    """A tracker's run name: ``group`` and the command line's overrides (Hydra's own keys, the
-    experiment and the logger left out), e.g. ``default_pipeline model=unet trainer.max_epochs=3``."""
+    """A tracker's run name: ``group`` and the command line's overrides (Hydra's own keys, paths,
+    the experiment and the logger left out), e.g. ``default_pipeline model=unet trainer.max_epochs=3``."""
     from hydra.core.hydra_config import HydraConfig
 
     overrides = list(HydraConfig.get().overrides.task) if HydraConfig.initialized() else []
-    shown = [
-        o
-        for o in overrides
-        if not o.lstrip("+~").startswith(("hydra", "experiment=", "logger"))
-    ]
+    shown = [o for o in overrides if not o.lstrip("+~").startswith(RUN_TITLE_SKIPPED)]
     return " ".join([group, *shown])
 
 

@@ -18,14 +18,13 @@ import resource
 import subprocess
 import sys
 import time
-import tomllib
 from collections.abc import Sequence
+from importlib.metadata import distribution
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from recording import (  # noqa: E402
-    REPO_ROOT,
     BenchmarkRecord,
     markdown_table,
     median,
@@ -41,9 +40,9 @@ EXTRA = {
 
 
 def console_scripts() -> list[str]:
-    """The console scripts declared in ``pyproject.toml``."""
-    with (REPO_ROOT / "pyproject.toml").open("rb") as handle:
-        return sorted(tomllib.load(handle)["project"]["scripts"])
+    """The console scripts of the installed bus_seg (``[project.scripts]`` of pyproject.toml)."""
+    points = distribution("bus_seg").entry_points
+    return sorted(point.name for point in points if point.group == "console_scripts")
 
 
 def timed(command: list[str]) -> tuple[float, float, int]:
