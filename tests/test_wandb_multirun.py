@@ -83,10 +83,10 @@ def offline_runs(folder: Path) -> list[dict[str, Any]]:
 
 
 def test_multirun_makes_one_wandb_run_per_job_and_survives_a_crashed_job(tmp_path: Path) -> None:
-    """``bus-seg-train -m logger=wandb ckpt_path=null,last`` (WANDB_MODE=offline, about 20 s):
-    job 1 has no checkpoint to resume and fails; job 0 still trains. Each job has its own W&B
-    run in the experiment's group, finished as succeeded or failed, and the multirun summary
-    lists both jobs."""
+    """``bus-seg-train -m logger=wandb optimizer.lr=0.01,inf`` (WANDB_MODE=offline, about
+    20 s): job 1 diverges in its first step and fails (after its W&B run started); job 0 still
+    trains. Each job has its own W&B run in the experiment's group, named after its overrides,
+    finished as succeeded or failed, and the multirun summary lists both jobs."""
     sweep = tmp_path / "sweep"
     command = [
         sys.executable,
@@ -94,7 +94,7 @@ def test_multirun_makes_one_wandb_run_per_job_and_survives_a_crashed_job(tmp_pat
         "bus_seg.cli.train",
         "-m",
         "logger=wandb",
-        "ckpt_path=null,last",
+        "optimizer.lr=0.01,inf",
         "+experiment_name=wandb_probe",
         "trainer.fast_dev_run=true",
         *TINY_RUN,
@@ -110,19 +110,19 @@ def test_multirun_makes_one_wandb_run_per_job_and_survives_a_crashed_job(tmp_pat
     table = pd.read_csv(sweep / SUMMARY_FILE)
     assert table["status"].tolist() == ["ok", "failed"]
     assert table["value"][0] >= 0 and table["error"][1].startswith(
-        "ConfigError: ckpt_path=last but"
+        "TrainingDivergedError: training stopped at"
     )
     assert "#1 failed" in done.stdout, "the summary is printed at the end"
     assert (sweep / "0" / "metrics.json").is_file(), "the other job ran to the end"
-    assert "ckpt_path=last but" in (sweep / "1" / "train.log").read_text(), (
+    assert "training stopped at" in (sweep / "1" / "train.log").read_text(), (
         "the error is in the job's log"
     )
 
     runs = [offline_runs(sweep / job) for job in ("0", "1")]
     assert [len(job_runs) for job_runs in runs] == [1, 1], "one W&B run per job"
     names = [job_runs[0]["name"] for job_runs in runs]
-    assert names[0].startswith("wandb_probe ckpt_path=null ") and "data.size=32" in names[0]
-    assert names[1].startswith("wandb_probe ckpt_path=last ")
+    assert names[0].startswith("wandb_probe optimizer.lr=0.01 ") and "data.size=32" in names[0]
+    assert names[1].startswith("wandb_probe optimizer.lr=inf ")
     (ok,), (crashed,) = runs
     assert ok["id"] != crashed["id"]
     assert (ok["exit_code"], crashed["exit_code"]) == (0, 1)
