@@ -10,6 +10,7 @@ An HTML comment on the line before a block changes that:
   for minutes, so each one runs with ``--cfg job`` instead (the first value of each sweep,
   without ``-m``): its overrides must compose into the app's config;
 - ``<!-- needs: shared data -->``: skipped with a reason when ``BUS_SEG_DATA`` is absent;
+- ``<!-- slow: <reason> -->``: runs in ``make test-slow`` (it trains for more than ~20 s);
 - ``<!-- no-run: <reason> -->``: not run; the reason is required and the list stays short.
 """
 
@@ -131,7 +132,7 @@ def test_no_run_list_is_short_and_justified() -> None:
     assert all(len(b.mark[1]) > 10 for b in no_run), [b.id for b in no_run]
     assert len(no_run) <= MAX_NO_RUN, [b.id for b in no_run]
     marks = {b.mark[0] for b in ALL if b.mark}
-    assert marks <= {"no-run", "check", "needs"}, marks
+    assert marks <= {"no-run", "check", "needs", "slow"}, marks
 
 
 def test_python_blocks_that_start_processes_have_the_main_guard() -> None:
@@ -141,7 +142,14 @@ def test_python_blocks_that_start_processes_have_the_main_guard() -> None:
             assert 'if __name__ == "__main__":' in block.code, block.id
 
 
-@pytest.mark.parametrize("block", RUNNABLE, ids=[b.id for b in RUNNABLE])
+@pytest.mark.parametrize(
+    "block",
+    [
+        pytest.param(b, marks=[pytest.mark.slow] if b.mark and b.mark[0] == "slow" else [])
+        for b in RUNNABLE
+    ],
+    ids=[b.id for b in RUNNABLE],
+)
 def test_block_runs(block: Block, tmp_path: Path) -> None:
     if block.mark and block.mark[0] == "needs" and not shared_data_root().is_dir():
         pytest.skip(f"{block.id} needs the shared data (BUS_SEG_DATA={shared_data_root()})")
