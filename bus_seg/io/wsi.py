@@ -327,6 +327,14 @@ class WSI:
         """
         window = self.roi_to_level(level, roi)
         x, y, w, h = window
+        # what is kept: the reduced grid (the bands decoded are each within the budget too)
+        check_pixel_budget(
+            self.path,
+            f"level {level} averaged over {block}×{block} pixels",
+            math.ceil(h / block),
+            math.ceil(w / block),
+            3,
+        )
         tile_h = self.tile_shape(level)[0]
         band_pixels = band_pixels or BAND_PIXELS
         if tile_h >= h or w * h <= band_pixels:

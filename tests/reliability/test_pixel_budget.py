@@ -119,3 +119,11 @@ def test_a_bomb_fails_its_case_and_the_run_keeps_the_others(tmp_path: Path) -> N
         assert report.loc[case, "status"] == "failed"
         assert BUDGET in report.loc[case, "error"] and ENV_VAR in report.loc[case, "error"]
     assert (tmp_path / "out" / "report.csv").is_file()
+
+
+def test_a_reduced_read_counts_the_grid_it_keeps(tmp_path: Path) -> None:
+    """Band-by-band reads decode little at once; the averaged grid they build is budgeted."""
+    bomb = write_tiff_bomb(tmp_path / "slide.tif", 30000, 30000)
+    wsi = open_wsi(bomb, mpp=5.0)
+    with wsi, pytest.raises(InputError, match=r"level 0 averaged over 1×1 pixels is 30000×30000×3"):
+        wsi.read_reduced(0, 1)
