@@ -13,7 +13,7 @@ from omegaconf import DictConfig, OmegaConf
 from pytorch_lightning.loggers import CSVLogger
 
 from bus_seg.errors import ConfigError, InputError
-from bus_seg.io.atomic import write_json_atomic, write_text_atomic
+from bus_seg.io.atomic import remove_stale_temp_files, write_json_atomic, write_text_atomic
 from bus_seg.io.checkpoint import load_checkpoint
 from bus_seg.training.builders import build_callbacks, build_loggers, build_module
 from bus_seg.training.callbacks import plain_config
@@ -59,6 +59,7 @@ def train(cfg: DictConfig) -> tuple[dict[str, float], dict[str, Any]]:
         (``cfg``, ``datamodule``, ``model``, ``trainer``, ``outputs``).
     """
     outputs = RunOutputs(Path(cfg.paths.output_dir))
+    remove_stale_temp_files(outputs.root)  # left by a killed run in this folder
     pl.seed_everything(cfg.seed, workers=True)
     datamodule = instantiate(cfg.data)
     model = build_module(cfg)

@@ -24,6 +24,7 @@ from bus_seg.io.ultrasound import read_ultrasound
 from bus_seg.io.wsi import open_wsi
 from bus_seg.registration import register_cohort
 from bus_seg.registration.report import read_report
+from bus_seg.training.train import train
 from bus_seg.validate import validate_cohort
 
 sys.path.insert(0, str(Path(__file__).parents[1] / "registration"))
@@ -211,3 +212,21 @@ def test_validating_many_rows_opens_each_file_once(
     problems = validate_cohort(write_manifest(root / "many.csv", rows))
     assert not [p for p in problems if p.severity == "error"]
     assert calls == {"ultrasound": 1, "wsi": 1}
+
+
+def test_a_training_run_removes_temp_files_of_a_killed_run(compose_config) -> None:
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    cfg = compose_config(
+        "data=synthetic",
+        "data.num_images=12",
+        "data.size=32",
+        "data.image_size=32",
+        "trainer.fast_dev_run=true",
+    )
+    out = Path(cfg.paths.output_dir)
+    out.mkdir(parents=True)
+    stale = out / f".metrics.{dead.pid}.abcd1234.tmp.json"
+    stale.write_text("{")
+    train(cfg)
+    assert not stale.exists()
