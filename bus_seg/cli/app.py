@@ -95,4 +95,9 @@ def run_app(hydra_main: Callable[[], Any], config_name: str, program: str) -> No
         except ConfigError as err:
             print(f"bus_seg error: {err}", file=sys.stderr)
             sys.exit(2)
-    hydra_main()
+    try:
+        hydra_main()
+    except BrokenPipeError:
+        # The reader went away (`bus-seg-train --help | head`): stop quietly, as `cat` does.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        sys.exit(1)
