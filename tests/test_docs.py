@@ -219,3 +219,8 @@ def test_no_machine_paths() -> None:
     for page in PAGES:
         text = page.read_text(encoding="utf-8")
         assert not re.search(r"(?<![\w.])/(work|home|root|tmp|Users)/", text), page
+
+
+def test_readme_stays_short() -> None:
+    """The README is the front door; everything else lives in docs/."""
+    assert len((ROOT / "README.md").read_text(encoding="utf-8").splitlines()) <= 200
