@@ -32,6 +32,8 @@ COARSE_MPP = 16.0
 REGION_MARGIN_UM = 400.0
 """Glass read around each piece found on the coarse grid."""
 COARSE_MIN_AREA_SHARE = 0.25
+MAX_SLIDE_MM = 100.0
+"""Largest physical side of a slide image: glass slides are 75 × 25 mm (large format 75 × 50)."""
 """Coarse pieces smaller than this share of ``min_fragment_area_mm2`` get no box."""
 MAX_REGION_SHARE = 0.75
 """Boxes covering more than this share of the slide (or ``wsi_roi``): the whole is read."""
@@ -102,8 +104,10 @@ def read_tissue_map(wsi: WSI, roi: Roi | None, settings: RegistrationSettings) -
 
     Raises:
         InputError: the slide cannot be decoded.
-        RegistrationError: no tissue is found.
+        RegistrationError: no tissue is found, or the slide is larger than any glass slide at
+            its MPP (a wrong ``wsi_mpp``; checked before any pixel is decoded).
     """
+    check_physical_size(wsi)
     level = wsi.best_level(settings.tissue_mpp)
     block = max(1, math.floor(settings.tissue_mpp / wsi.level_mpp(level) + 1e-6))
     window = wsi.roi_to_level(level, roi)
@@ -133,6 +137,22 @@ def read_tissue_map(wsi: WSI, roi: Roi | None, settings: RegistrationSettings) -
             "registration.tissue_threshold"
         )
     return TissueMap(mask, rgb, origin, downsample, wsi.mpp, level, threshold)
+
+
+def check_physical_size(wsi: WSI) -> None:
+    """Refuse a slide whose level 0 spans more than :data:`MAX_SLIDE_MM` at its MPP.
+
+    Raises:
+        RegistrationError: names the size in pixels and mm, the MPP and the likely fix.
+    """
+    height, width = wsi.level_shapes[0]
+    side_mm = max(height, width) * wsi.mpp / 1000.0
+    if side_mm > MAX_SLIDE_MM:
+        raise RegistrationError(
+            f"the slide is {width}×{height} px, {width * wsi.mpp / 1000:.0f}×{height * wsi.mpp / 1000:.0f} mm "
+            f"at {wsi.mpp:g} µm/px: larger than any glass slide (≤ {MAX_SLIDE_MM:g} mm); check wsi_mpp "
+            "(micrometres per level-0 pixel) or the file's resolution tags"
+        )
 
 
 def _tissue_boxes(

@@ -56,6 +56,9 @@ def bad_cohort(tmp_path_factory: pytest.TempPathFactory):
     )
     rows.append(copy_case(root, good, "no_tissue", wsi_path="no_tissue/blank.png", wsi_mpp=5.0))
     write_png(root / "no_tissue" / "blank.png", np.full((400, 900, 3), 243, np.uint8))
+    # an MPP ten times too large: the 3000 px slide would span 120 mm (refused before decoding)
+    rows.append(copy_case(root, good, "mpp_unit", wsi_path="mpp_unit/blank.png", wsi_mpp=40.0))
+    write_png(root / "mpp_unit" / "blank.png", np.full((400, 3000, 3), 243, np.uint8))
     rows.append(copy_case(root, good, "dup"))
     rows.append({**rows[-1], "patient_id": "p_dup2"})
     rows.append(copy_case(root, good, "split_a", patient_id="shared", split="train"))
@@ -76,6 +79,7 @@ EXPECTED_FAILURES = {
     "invalid_geojson": "not valid JSON",
     "annotation_outside": "outside the WSI",
     "no_tissue": "blank.png: no tissue",
+    "mpp_unit": "120×16 mm at 40 µm/px: larger than any glass slide",
     "dup": "case_id 'dup' is also used",
     "split_a": "different fixed splits",
     "split_b": "different fixed splits",
