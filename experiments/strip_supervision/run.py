@@ -6,6 +6,7 @@ Every arm trains the same model, image size, epochs and split (``data.split_seed
 - ``ce``: partial cross-entropy on the registered strip (the baseline);
 - ``ce_crf``, ``ce_compact``, ``ce_entropy``: plus one regulariser (``conf/regulariser``);
 - ``ce_compact_crf``: compactness prior and gated CRF together;
+- ``ce_compact_crf_entropy``: all three (the default of ``make run`` and ``busi_strip``);
 - ``roi``: the default method plus ``data.weak_labels=lesion_roi`` (outside the lesion box is
   non-cancer: weak knowledge, not histology);
 - ``full``: the whole lesion masks as labels (``data.labels=lesion_mask``), the upper bound.
@@ -35,7 +36,16 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 COHORTS = {"phantom": "default_pipeline", "busi": "busi_strip"}
-ARMS = ("ce", "ce_crf", "ce_compact", "ce_entropy", "ce_compact_crf", "roi", "full")
+ARMS = (
+    "ce",
+    "ce_crf",
+    "ce_compact",
+    "ce_entropy",
+    "ce_compact_crf",
+    "ce_compact_crf_entropy",
+    "roi",
+    "full",
+)
 MEASURES = {
     "test/lesion_dice": "whole-lesion Dice",
     "test/lesion_precision": "lesion precision",

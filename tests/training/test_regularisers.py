@@ -147,3 +147,10 @@ def test_compactness_prior_disk_is_at_least_the_strip_when_the_needle_stops_in_t
     assert not far[1, :9].any(), "labelled strip pixels are never the prior's"
     no_floor = CompactnessPrior(radius_factor=2.0, strip_factor=0.0, margin_px=0.0).outside(target)
     assert no_floor[0, 1, 12].item() is True
+
+
+def test_unknown_loss_option_names_the_options() -> None:
+    from bus_seg.cli.command_line import check_overrides
+
+    with pytest.raises(ConfigError, match=r"loss=crf is not an option of loss; .*ce_crf"):
+        check_overrides("train", ["loss=crf"], "bus-seg-train")

@@ -45,6 +45,7 @@ ARMS = {
     "ce + compactness": "ce_compact",
     "ce + entropy": "ce_entropy",
     "ce + compactness + crf": "ce_compact_crf",
+    "ce + compactness + crf + entropy": "ce_compact_crf_entropy",
 }
 TARGET_RATIO = 2.0
 
