@@ -10,7 +10,7 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
-from bus_seg.data.samples import IGNORE_LABEL, SegmentationSample
+from bus_seg.data.samples import IGNORE_LABEL, WEAK_NEGATIVE_LABEL, SegmentationSample
 
 NO_SPACING = float("nan")
 
@@ -23,8 +23,9 @@ class SegmentationDataset(Dataset):
     ``spacing_mm`` (at the served resolution; NaN when unknown).
 
     With ``weak_labels`` (``lesion_roi`` or ``lesion_mask``; training data only), unlabelled
-    pixels outside the sample's lesion box or outline become 0 (non-cancer) in ``label``; the
-    registered labels themselves are never changed.
+    pixels outside the sample's lesion box or outline become 254 (weak non-cancer, see
+    :data:`~bus_seg.data.samples.WEAK_NEGATIVE_LABEL`) in ``label``; the registered labels
+    themselves are never changed.
     """
 
     def __init__(
@@ -43,7 +44,8 @@ class SegmentationDataset(Dataset):
         labels = sample.load_labels(image.shape)
         region = sample.weak_region(self.weak_labels, image.shape)
         if region is not None:
-            labels = np.where((labels == IGNORE_LABEL) & ~region, 0, labels).astype(np.uint8)
+            outside = (labels == IGNORE_LABEL) & ~region
+            labels = np.where(outside, WEAK_NEGATIVE_LABEL, labels).astype(np.uint8)
         lesion = sample.load_lesion_mask(image.shape)
         lesion_known = lesion is not None
         if lesion is None:

@@ -12,6 +12,9 @@ from bus_seg.io.images import read_gray
 from bus_seg.io.ultrasound import read_ultrasound_pixels
 
 IGNORE_LABEL = 255
+WEAK_NEGATIVE_LABEL = 254
+"""Training targets only: non-cancer by weak knowledge (outside the lesion box or outline), kept
+apart from the histology's 0 so that the loss weighs it on its own."""
 WEAK_LABELS = ("none", "lesion_roi", "lesion_mask")
 """``data.weak_labels``: which weak region knowledge marks unlabelled pixels non-cancer."""
 

@@ -23,6 +23,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from bus_seg.data.samples import WEAK_NEGATIVE_LABEL
 from bus_seg.errors import ConfigError
 
 IGNORE_INDEX = 255
@@ -193,11 +194,17 @@ class SegmentationLoss(nn.Module):
     has no ``"aux"`` output or ``aux_weight`` is 0. Regularisers
     (:mod:`bus_seg.training.regularisers`) speak about the unlabelled pixels of strip labels.
 
+    Weak negatives (target 254, from ``data.weak_labels``: outside the lesion box or outline)
+    are not histology: the criterion and the regularisers see them as unlabelled (255), and
+    ``weak_weight ·`` their own mean cross-entropy towards non-cancer is added, so that however
+    many they are, they do not drown the strip's labels in one mean.
+
     Args:
         criterion: A loss taking ``(logits, target)``.
         aux_weight: Weight of the auxiliary-head loss.
         regularisers: ``{name: module}``; each module has a ``weight`` and takes
             ``(logits, target, image)``.
+        weak_weight: Weight of the weak-negative term.
     """
 
     def __init__(
@@ -205,10 +212,14 @@ class SegmentationLoss(nn.Module):
         criterion: nn.Module,
         aux_weight: float = 0.5,
         regularisers: Mapping[str, nn.Module] | None = None,
+        weak_weight: float = 1.0,
     ) -> None:
         super().__init__()
-        if aux_weight < 0:
-            raise ConfigError(f"loss.aux_weight={aux_weight} must be ≥ 0")
+        if aux_weight < 0 or weak_weight < 0:
+            raise ConfigError(
+                f"loss.aux_weight={aux_weight} and loss.weak_weight={weak_weight} must be ≥ 0"
+            )
+        self.weak_weight = weak_weight
         self.criterion = criterion
         self.aux_weight = aux_weight
         self.regularisers = nn.ModuleDict(
@@ -230,16 +241,25 @@ class SegmentationLoss(nn.Module):
 
         Returns:
             ``{"loss": total, "loss_out": main term, "loss_aux": auxiliary term (unweighted,
-            present only when computed), "loss_<name>": each regulariser (unweighted)}``.
+            present only when computed), "loss_<name>": each regulariser (unweighted),
+            "loss_weak": the weak-negative term (unweighted, when the target has any)}``.
         """
+        weak = target == WEAK_NEGATIVE_LABEL
+        target = torch.where(weak, IGNORE_INDEX, target)
         parts = {"loss_out": self.criterion(outputs["out"], target)}
         total = parts["loss_out"]
         if "aux" in outputs and self.aux_weight > 0:
             parts["loss_aux"] = self.criterion(outputs["aux"], target)
             total = total + self.aux_weight * parts["loss_aux"]
         if self.regularisers and image is None:
-            raise ConfigError("loss.regularisers need the input image: call loss(outputs, target, image)")
+            raise ConfigError(
+                "loss.regularisers need the input image: call loss(outputs, target, image)"
+            )
         for name, term in self.regularisers.items():
             parts[f"loss_{name}"] = term(outputs["out"], target, image)
             total = total + term.weight * parts[f"loss_{name}"]
+        if weak.any():
+            log_p = outputs["out"].float().log_softmax(dim=1)[:, 1 - CANCER_CLASS]
+            parts["loss_weak"] = -(log_p * weak).sum() / weak.sum()
+            total = total + self.weak_weight * parts["loss_weak"]
         return {"loss": total, **parts}

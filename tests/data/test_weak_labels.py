@@ -1,5 +1,6 @@
 """Weak region labels (cohort format 1.1): the outside of ``lesion_roi`` / ``lesion_mask_path``
-as non-cancer in training targets, never changing the registered strip, with clear errors."""
+as weak non-cancer (254) in training targets, never changing the registered strip, with clear
+errors."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ import pytest
 
 from bus_seg.data.datamodules import SegmentationDataModule
 from bus_seg.data.dataset import SegmentationDataset
-from bus_seg.data.samples import SegmentationSample
+from bus_seg.data.samples import WEAK_NEGATIVE_LABEL, SegmentationSample
 from bus_seg.data.transforms import build_transform
 from bus_seg.errors import ConfigError, InputError
 from bus_seg.io.images import write_png
@@ -42,7 +43,7 @@ def test_lesion_roi_outside_becomes_non_cancer_and_the_strip_is_kept(tmp_path: P
     inside[8:22, 18:34] = True
     on_strip = strip != 255
     assert np.array_equal(label[on_strip], strip[on_strip]), "registered labels never change"
-    assert (label[~inside & ~on_strip] == 0).all()
+    assert (label[~inside & ~on_strip] == WEAK_NEGATIVE_LABEL).all()
     assert (label[inside & ~on_strip] == 255).all()
 
 
@@ -52,7 +53,7 @@ def test_lesion_mask_outside_becomes_non_cancer(tmp_path: Path) -> None:
     path = write_png(tmp_path / "mask.png", mask)
     label = served_label(make_sample(tmp_path, "b", lesion_mask_path=path), "lesion_mask")
     outside = (mask == 0) & (served_label(make_sample(tmp_path, "b2"), "none") == 255)
-    assert (label[outside] == 0).all() and (label[10:15, 20:30] == 255).all()
+    assert (label[outside] == WEAK_NEGATIVE_LABEL).all() and (label[10:15, 20:30] == 255).all()
 
 
 def test_lesion_roi_beyond_the_image_names_the_case(tmp_path: Path) -> None:

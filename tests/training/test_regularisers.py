@@ -119,6 +119,28 @@ def test_segmentation_loss_adds_weighted_regularisers() -> None:
         loss({"out": logits}, target)
 
 
+def test_weak_negatives_have_their_own_mean_and_are_unlabelled_for_the_rest() -> None:
+    # Pixels: strip non-cancer (p=0.2), strip cancer (p=0.7), then three weak negatives (254).
+    W = 254
+    logits = logits_for([[0.2, 0.7, 0.4, 0.1, 0.3]])
+    target = target_of([[0, 1, W, W, W]])
+    image = torch.zeros(1, 1, 1, 5, dtype=torch.float64)
+    entropy = EntropyMinimisation()
+    parts = SegmentationLoss(CrossEntropy(), regularisers={"e": entropy}, weak_weight=0.5)(
+        {"out": logits}, target, image
+    )
+    expected_ce = -(math.log(0.8) + math.log(0.7)) / 2  # the strip only
+    expected_weak = -(math.log(0.6) + math.log(0.9) + math.log(0.7)) / 3
+    assert parts["loss_out"].item() == pytest.approx(expected_ce)
+    assert parts["loss_weak"].item() == pytest.approx(expected_weak)
+    # The regularisers see the weak pixels as unlabelled: entropy over those three pixels.
+    assert parts["loss_e"].item() == pytest.approx(
+        entropy(logits, target_of([[0, 1, I, I, I]]), image).item()
+    )
+    total = expected_ce + parts["loss_e"].item() + 0.5 * expected_weak
+    assert parts["loss"].item() == pytest.approx(total)
+
+
 @pytest.mark.parametrize(
     "build",
     [
