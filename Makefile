@@ -37,6 +37,8 @@ run: $(STAMP)
 	$(BIN)/bus-seg-train experiment=default_pipeline
 
 test: $(STAMP)
+	$(BIN)/ruff check bus_seg tests experiments hydra_plugins
+	$(BIN)/ruff format --check bus_seg tests experiments hydra_plugins
 	$(MAKE) --no-print-directory docs SITE_DIR=$$(mktemp -d)
 	$(BIN)/python -m pytest -m "not slow" -n 2 --dist loadfile $(PYTEST_ARGS)
 
@@ -50,7 +52,8 @@ docs: $(STAMP)
 	@echo "[bus_seg] docs built into $(SITE_DIR)/"
 
 lint: $(STAMP)
-	$(BIN)/ruff check bus_seg tests experiments
+	$(BIN)/ruff check bus_seg tests experiments hydra_plugins
+	$(BIN)/ruff format --check bus_seg tests experiments hydra_plugins
 
 clean-cache:
 	rm -rf .cache/bus_seg

@@ -60,7 +60,9 @@ def compose_config(
     GlobalHydra.instance().clear()
     try:
         with initialize_config_module(config_module=CONFIG_MODULE, version_base="1.3"):
-            cfg = compose(config_name=config_name, overrides=list(overrides), return_hydra_config=True)
+            cfg = compose(
+                config_name=config_name, overrides=list(overrides), return_hydra_config=True
+            )
     finally:
         GlobalHydra.instance().clear()
     with open_dict(cfg):

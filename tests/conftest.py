@@ -25,7 +25,9 @@ def shared_data() -> Path:
     """``$BUS_SEG_DATA`` (default ../shared/data); tests that need it skip with a reason if it is absent."""
     root = shared_data_root()
     if not (root / "SOURCES.md").is_file():
-        pytest.skip(f"shared public data not found at {root}; set BUS_SEG_DATA to the shared/data folder")
+        pytest.skip(
+            f"shared public data not found at {root}; set BUS_SEG_DATA to the shared/data folder"
+        )
     return root
 
 
@@ -34,7 +36,9 @@ def compose_config(tmp_path: Path) -> Callable[..., DictConfig]:
     """Compose a packaged entry config (default ``train``) with CPU overrides and tmp output paths."""
 
     def _compose(*overrides: str, config_name: str = "train") -> DictConfig:
-        cfg = compose_packaged_config([*CPU_OVERRIDES, *overrides], config_name, output_dir=tmp_path / "run")
+        cfg = compose_packaged_config(
+            [*CPU_OVERRIDES, *overrides], config_name, output_dir=tmp_path / "run"
+        )
         with open_dict(cfg):
             cfg.paths.log_dir = str(tmp_path / "logs")
             cfg.paths.cache_dir = str(tmp_path / "cache")

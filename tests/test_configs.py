@@ -76,7 +76,9 @@ def test_callback_options(compose_config, callbacks: str) -> None:
 
 
 @pytest.mark.parametrize("logger", options("logger"))
-def test_logger_options(compose_config, logger: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_logger_options(
+    compose_config, logger: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     from bus_seg.training.builders import build_loggers
 
     monkeypatch.setenv("WANDB_MODE", "offline")

@@ -394,7 +394,11 @@ def test_console_script_strict_flag_fails_on_warnings(tmp_path: Path) -> None:
     save_geojson(tmp_path / "cohort/ann/c01.geojson", [(100, 20, 150, 40)], name="Stroma")
     command = [sys.executable, "-m", "bus_seg.cli.validate", f"manifest={manifest}"]
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    lenient = subprocess.run(command, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120)
-    strict = subprocess.run([*command, "--strict"], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120)
+    lenient = subprocess.run(
+        command, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120
+    )
+    strict = subprocess.run(
+        [*command, "--strict"], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120
+    )
     assert (lenient.returncode, strict.returncode) == (0, 1), strict.stderr
     assert "validated 2 cases: 0 errors, 1 warnings" in strict.stdout

@@ -32,7 +32,9 @@ def read_image_label_table(csv_path: str | Path) -> list[SegmentationSample]:
         raise ManifestError(f"not a readable CSV ({err})", csv_path) from err
     missing = [c for c in REQUIRED if c not in table.columns]
     if missing:
-        raise ManifestError(f"missing column(s) {missing}; the table needs {list(REQUIRED)}", csv_path)
+        raise ManifestError(
+            f"missing column(s) {missing}; the table needs {list(REQUIRED)}", csv_path
+        )
     root = csv_path.parent
     samples, seen = [], {}
     for index, row in enumerate(table.to_dict("records"), start=1):
@@ -43,7 +45,12 @@ def read_image_label_table(csv_path: str | Path) -> list[SegmentationSample]:
         image_path = root / cells["image_path"]
         image_id = cells.get("image_id") or image_path.stem
         if image_id in seen:
-            raise ManifestError(f"duplicate image id {image_id!r} (also row {seen[image_id]})", csv_path, row=index, column="image_id")
+            raise ManifestError(
+                f"duplicate image id {image_id!r} (also row {seen[image_id]})",
+                csv_path,
+                row=index,
+                column="image_id",
+            )
         seen[image_id] = index
         samples.append(
             SegmentationSample(
@@ -53,7 +60,9 @@ def read_image_label_table(csv_path: str | Path) -> list[SegmentationSample]:
                 label_paths=(root / cells["label_path"],),
                 split=cells.get("split") or None,
                 spacing_mm=_positive_or_none(cells.get("spacing_mm", ""), csv_path, index),
-                lesion_mask_path=root / cells["lesion_mask_path"] if cells.get("lesion_mask_path") else None,
+                lesion_mask_path=root / cells["lesion_mask_path"]
+                if cells.get("lesion_mask_path")
+                else None,
             )
         )
     return samples
@@ -67,5 +76,10 @@ def _positive_or_none(cell: str, csv_path: Path, row: int) -> float | None:
     except ValueError:
         value = math.nan
     if not value > 0:
-        raise ManifestError(f"must be a positive number of mm per pixel, got {cell!r}", csv_path, row=row, column="spacing_mm")
+        raise ManifestError(
+            f"must be a positive number of mm per pixel, got {cell!r}",
+            csv_path,
+            row=row,
+            column="spacing_mm",
+        )
     return value

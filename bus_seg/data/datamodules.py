@@ -66,7 +66,9 @@ class SegmentationDataModule(pl.LightningDataModule):
         super().__init__()
         check_image_size(image_size)
         if weak_labels not in WEAK_LABELS:
-            raise ConfigError(f"data.weak_labels={weak_labels!r} is unknown; choose one of {list(WEAK_LABELS)}")
+            raise ConfigError(
+                f"data.weak_labels={weak_labels!r} is unknown; choose one of {list(WEAK_LABELS)}"
+            )
         self.weak_labels = weak_labels
         self.image_size, self.batch_size, self.num_workers = image_size, batch_size, num_workers
         self.split_fractions, self.seed = tuple(split_fractions), seed
@@ -84,7 +86,9 @@ class SegmentationDataModule(pl.LightningDataModule):
         if self.datasets:
             return
         samples = self.load_samples()
-        self.subsets = split_by_patient(samples, self.split_fractions, self.split_seed, self.num_folds, self.fold)
+        self.subsets = split_by_patient(
+            samples, self.split_fractions, self.split_seed, self.num_folds, self.fold
+        )
         check_disjoint_patients(self.subsets)
         empty = [name for name in ("train", "val") if not self.subsets[name]]
         if empty:
@@ -114,7 +118,12 @@ class SegmentationDataModule(pl.LightningDataModule):
         if lacking:
             log.warning(
                 "data.weak_labels=%s: %d of %d training cases have no %s and train on their strip only "
-                "(first: %s)", self.weak_labels, len(lacking), len(train), column, lacking[0],
+                "(first: %s)",
+                self.weak_labels,
+                len(lacking),
+                len(train),
+                column,
+                lacking[0],
             )
 
     def split_table(self) -> pd.DataFrame:
@@ -180,9 +189,19 @@ def check_disjoint_patients(subsets: dict[str, list[SegmentationSample]]) -> Non
 class MaskFolderDataModule(SegmentationDataModule):
     """BUSI-style folders (see :func:`bus_seg.data.mask_folder.scan_mask_folder`)."""
 
-    def __init__(self, root: str, classes: Sequence[str] | None = None, spacing_mm: float | None = None, **kwargs: Any) -> None:
+    def __init__(
+        self,
+        root: str,
+        classes: Sequence[str] | None = None,
+        spacing_mm: float | None = None,
+        **kwargs: Any,
+    ) -> None:
         super().__init__(**kwargs)
-        self.root, self.classes, self.spacing_mm = Path(root), list(classes) if classes else None, spacing_mm
+        self.root, self.classes, self.spacing_mm = (
+            Path(root),
+            list(classes) if classes else None,
+            spacing_mm,
+        )
 
     def load_samples(self) -> list[SegmentationSample]:
         return scan_mask_folder(self.root, self.classes, self.spacing_mm)
@@ -202,10 +221,22 @@ class ImageLabelCSVDataModule(SegmentationDataModule):
 class SyntheticDataModule(ImageLabelCSVDataModule):
     """The built-in synthetic dataset, written once under ``cache_dir``."""
 
-    def __init__(self, cache_dir: str, num_images: int = 24, size: int = 96, data_seed: int = 0, **kwargs: Any) -> None:
+    def __init__(
+        self,
+        cache_dir: str,
+        num_images: int = 24,
+        size: int = 96,
+        data_seed: int = 0,
+        **kwargs: Any,
+    ) -> None:
         folder = Path(cache_dir) / f"synthetic_n{num_images}_s{size}_seed{data_seed}"
         super().__init__(table=str(folder / "table.csv"), **kwargs)
-        self.folder, self.num_images, self.size, self.data_seed = folder, num_images, size, data_seed
+        self.folder, self.num_images, self.size, self.data_seed = (
+            folder,
+            num_images,
+            size,
+            data_seed,
+        )
 
     def prepare_data(self) -> None:
         write_synthetic_dataset(self.folder, self.num_images, self.size, self.data_seed)
@@ -213,4 +244,3 @@ class SyntheticDataModule(ImageLabelCSVDataModule):
     def load_samples(self) -> list[SegmentationSample]:
         self.prepare_data()
         return super().load_samples()
-

@@ -38,9 +38,15 @@ def scan_mask_folder(
             root,
         )
     folders = _class_folders(root, classes)
-    found = [(folder, stem, image, masks) for folder in folders for stem, image, masks in _scan_one(folder)]
+    found = [
+        (folder, stem, image, masks)
+        for folder in folders
+        for stem, image, masks in _scan_one(folder)
+    ]
     if not found:
-        raise InputError("no images found (expected <name>.png with <name>_mask.png beside it)", root)
+        raise InputError(
+            "no images found (expected <name>.png with <name>_mask.png beside it)", root
+        )
     stems = [stem for _, stem, _, _ in found]
     shared = {stem for stem in stems if stems.count(stem) > 1}
     samples = []
@@ -66,7 +72,8 @@ def _class_folders(root: Path, classes: Sequence[str] | None) -> list[Path]:
     missing = [c for c in classes if not (root / c).is_dir()]
     if missing:
         raise InputError(
-            f"class folder(s) {missing} not found; available: {[p.name for p in subfolders]} (data.classes)", root
+            f"class folder(s) {missing} not found; available: {[p.name for p in subfolders]} (data.classes)",
+            root,
         )
     return [root / c for c in classes]
 
@@ -85,7 +92,9 @@ def _scan_one(folder: Path) -> list[tuple[str, Path, tuple[Path, ...]]]:
             images[path.stem] = path
     orphans = sorted(set(masks) - set(images))
     if orphans:
-        raise InputError(f"mask without image: {masks[orphans[0]][0].name} (and {len(orphans) - 1} more)", folder)
+        raise InputError(
+            f"mask without image: {masks[orphans[0]][0].name} (and {len(orphans) - 1} more)", folder
+        )
     unmasked = sorted(set(images) - set(masks))
     if unmasked:
         raise InputError(

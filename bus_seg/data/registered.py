@@ -49,9 +49,13 @@ class RegisteredCohortDataModule(SegmentationDataModule):
     ) -> None:
         super().__init__(**kwargs)
         if labels not in LABEL_SOURCES:
-            raise ConfigError(f"data.labels={labels!r} is unknown; choose one of {list(LABEL_SOURCES)}")
+            raise ConfigError(
+                f"data.labels={labels!r} is unknown; choose one of {list(LABEL_SOURCES)}"
+            )
         if manifest is None and not simulate:
-            raise ConfigError("data.manifest is not set: give data.manifest=<cohort manifest.csv> (or data=simulated)")
+            raise ConfigError(
+                "data.manifest is not set: give data.manifest=<cohort manifest.csv> (or data=simulated)"
+            )
         self.manifest_path = Path(manifest) if manifest else None
         self.registration = dict(registration or {})
         self.cache_dir, self.simulate = Path(cache_dir), dict(simulate or {})
@@ -147,4 +151,6 @@ class RegisteredCohortDataModule(SegmentationDataModule):
 
 
 def _digest(settings: Mapping[str, Any]) -> str:
-    return hashlib.sha256(json.dumps(settings, sort_keys=True, default=str).encode()).hexdigest()[:12]
+    return hashlib.sha256(json.dumps(settings, sort_keys=True, default=str).encode()).hexdigest()[
+        :12
+    ]

@@ -57,7 +57,9 @@ def split_by_patient(
         folds = np.array_split(np.arange(len(rest)), num_folds)
         val = [rest[i] for i in folds[fold]]
     else:
-        n_val = int(round(val_fraction / (train_fraction + val_fraction) * len(rest))) if rest else 0
+        n_val = (
+            int(round(val_fraction / (train_fraction + val_fraction) * len(rest))) if rest else 0
+        )
         val = rest[:n_val]
     patient_subset.update({p: "test" for p in test})
     patient_subset.update({p: "val" for p in val})
@@ -82,7 +84,9 @@ def _fixed_subsets(samples: Sequence[SegmentationSample]) -> dict[str, str]:
     for sample in samples:
         if sample.split is not None:
             if sample.split not in SUBSETS:
-                raise InputError(f"image {sample.image_id!r} has split {sample.split!r}; use train, val or test")
+                raise InputError(
+                    f"image {sample.image_id!r} has split {sample.split!r}; use train, val or test"
+                )
             fixed[sample.patient_id].add(sample.split)
     conflicts = {p: sorted(s) for p, s in fixed.items() if len(s) > 1}
     if conflicts:

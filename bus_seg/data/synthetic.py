@@ -19,7 +19,9 @@ from bus_seg.io.images import write_png
 SPACING_MM = 0.2
 
 
-def synthetic_case(rng: np.random.Generator, size: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def synthetic_case(
+    rng: np.random.Generator, size: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """One (image, strip labels, full lesion mask) triple of ``size``×``size`` pixels."""
     speckle = gaussian_filter(rng.rayleigh(1.0, (size, size)), sigma=0.8)
     lesion = np.zeros((size, size), dtype=np.uint8)
@@ -30,10 +32,16 @@ def synthetic_case(rng: np.random.Generator, size: int) -> tuple[np.ndarray, np.
     image = speckle * np.where(lesion > 0, 0.35, 1.0) * np.linspace(1.2, 0.7, size)[:, None]
     image = np.clip(image / np.percentile(image, 99.5) * 230, 0, 255).astype(np.uint8)
     angle = rng.uniform(0, np.pi)
-    direction, normal = np.array([np.cos(angle), np.sin(angle)]), np.array([-np.sin(angle), np.cos(angle)])
+    direction, normal = (
+        np.array([np.cos(angle), np.sin(angle)]),
+        np.array([-np.sin(angle), np.cos(angle)]),
+    )
     half_length, half_width = 0.45 * size, max(2.0, 0.04 * size)
     centre = np.array([cx, cy])
-    corners = [centre + sl * half_length * direction + sw * half_width * normal for sl, sw in ((-1, -1), (1, -1), (1, 1), (-1, 1))]
+    corners = [
+        centre + sl * half_length * direction + sw * half_width * normal
+        for sl, sw in ((-1, -1), (1, -1), (1, 1), (-1, 1))
+    ]
     strip = np.zeros_like(lesion, dtype=bool)
     rr, cc = polygon([c[1] for c in corners], [c[0] for c in corners], shape=strip.shape)
     strip[rr, cc] = True
@@ -41,7 +49,9 @@ def synthetic_case(rng: np.random.Generator, size: int) -> tuple[np.ndarray, np.
     return image, labels, lesion
 
 
-def write_synthetic_dataset(out_dir: str | Path, num_images: int = 24, size: int = 96, seed: int = 0) -> Path:
+def write_synthetic_dataset(
+    out_dir: str | Path, num_images: int = 24, size: int = 96, seed: int = 0
+) -> Path:
     """Write the dataset (PNG files + ``table.csv``) once; later calls reuse it. Returns the CSV path."""
     out_dir = Path(out_dir)
     table = out_dir / "table.csv"
@@ -56,5 +66,7 @@ def write_synthetic_dataset(out_dir: str | Path, num_images: int = 24, size: int
         write_png(out_dir / "labels" / f"{case}.png", labels)
         write_png(out_dir / "lesions" / f"{case}.png", lesion)
         patient = f"p{index // 2:03d}"
-        rows.append(f"{case},{patient},images/{case}.png,labels/{case}.png,lesions/{case}.png,{SPACING_MM}")
+        rows.append(
+            f"{case},{patient},images/{case}.png,labels/{case}.png,lesions/{case}.png,{SPACING_MM}"
+        )
     return write_text_atomic(table, "\n".join(rows) + "\n")

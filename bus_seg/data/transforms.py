@@ -25,7 +25,9 @@ def check_image_size(image_size: int) -> None:
 def resize_and_pad(image_size: int) -> list[A.BasicTransform]:
     """Longest side to ``image_size``, then pad to a square (image 0, labels 255 = not labelled)."""
     return [
-        A.LongestMaxSize(max_size=image_size, interpolation=cv2.INTER_AREA, mask_interpolation=cv2.INTER_NEAREST),
+        A.LongestMaxSize(
+            max_size=image_size, interpolation=cv2.INTER_AREA, mask_interpolation=cv2.INTER_NEAREST
+        ),
         A.PadIfNeeded(
             min_height=image_size,
             min_width=image_size,
@@ -37,7 +39,9 @@ def resize_and_pad(image_size: int) -> list[A.BasicTransform]:
     ]
 
 
-def build_transform(preset: str, image_size: int, mean: float = 0.449, std: float = 0.226) -> A.Compose:
+def build_transform(
+    preset: str, image_size: int, mean: float = 0.449, std: float = 0.226
+) -> A.Compose:
     """The transform of one preset.
 
     Args:
@@ -73,6 +77,10 @@ def build_transform(preset: str, image_size: int, mean: float = 0.449, std: floa
             A.GaussNoise(std_range=(0.01, 0.04), p=0.3),
         ]
     return A.Compose(
-        [*resize_and_pad(image_size), *augment, A.Normalize(mean=mean, std=std, max_pixel_value=255.0)],
+        [
+            *resize_and_pad(image_size),
+            *augment,
+            A.Normalize(mean=mean, std=std, max_pixel_value=255.0),
+        ],
         additional_targets={"lesion": "mask"},
     )

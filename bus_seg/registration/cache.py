@@ -60,7 +60,12 @@ def case_key(record: CaseRecord, settings: RegistrationSettings) -> str:
     }
     files = {column: file_identity(getattr(record, column)) for column in PATH_COLUMNS}
     return _digest(
-        {"version": CACHE_VERSION, "record": values, "files": files, "settings": settings.label_settings()}
+        {
+            "version": CACHE_VERSION,
+            "record": values,
+            "files": files,
+            "settings": settings.label_settings(),
+        }
     )
 
 
@@ -97,7 +102,11 @@ def read_entry(outputs: CaseOutputs, key: str) -> dict[str, Any] | None:
         entry = json.loads(outputs.entry.read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return None
-    if not isinstance(entry, dict) or entry.get("version") != CACHE_VERSION or entry.get("key") != key:
+    if (
+        not isinstance(entry, dict)
+        or entry.get("version") != CACHE_VERSION
+        or entry.get("key") != key
+    ):
         return None
     try:
         if file_sha256(outputs.labels) != entry.get("label_sha256"):

@@ -187,7 +187,9 @@ def _tract(
     try:
         needle = find_needle(pixels, spacing_mm, settings.throw_length_mm)
     except RegistrationError as err:
-        raise RegistrationError(f"{record.us_path}: {err}; give the tract points in the manifest") from None
+        raise RegistrationError(
+            f"{record.us_path}: {err}; give the tract points in the manifest"
+        ) from None
     if needle.confidence < settings.min_needle_confidence:
         raise RegistrationError(
             f"{record.us_path}: automatic needle finding is not confident enough (confidence "

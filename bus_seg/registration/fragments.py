@@ -209,7 +209,10 @@ def _fragment(
     corners = np.asarray(rectangle.exterior.coords)[:4]
     sides = [corners[1] - corners[0], corners[2] - corners[1]]
     lengths = [float(np.hypot(*side)) for side in sides]
-    alignment = [abs(side @ axis) / length if length > 0 else -1.0 for side, length in zip(sides, lengths, strict=True)]
+    alignment = [
+        abs(side @ axis) / length if length > 0 else -1.0
+        for side, length in zip(sides, lengths, strict=True)
+    ]
     along = int(np.argmax(alignment))
     direction = sides[along] / lengths[along]
     if direction @ axis < 0:

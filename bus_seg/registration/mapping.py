@@ -69,7 +69,9 @@ class TractMapping:
         transform.SetTranslation((self.offset_um - scale * float(start @ (dx, dy)), 0.0))
         return transform
 
-    def fragment_transform(self, fragment: Fragment, fragment_offset_um: float) -> sitk.Similarity2DTransform:
+    def fragment_transform(
+        self, fragment: Fragment, fragment_offset_um: float
+    ) -> sitk.Similarity2DTransform:
         """Ultrasound physical point (mm) -> WSI physical point (µm) through ``fragment``.
 
         The tract direction turns onto the fragment's direction and the tract normal onto the
@@ -83,7 +85,10 @@ class TractMapping:
         start = self.proximal_end_mm()
         target = fragment.start_um + (self.offset_um - fragment_offset_um) * fragment.direction
         return sitk.Similarity2DTransform(
-            self.um_per_mm, angle, tuple(float(v) for v in target - start), tuple(float(v) for v in start)
+            self.um_per_mm,
+            angle,
+            tuple(float(v) for v in target - start),
+            tuple(float(v) for v in start),
         )
 
     def reference_image(self, shape: tuple[int, int]) -> sitk.Image:

@@ -103,7 +103,11 @@ def _refine_line(bright: np.ndarray, angle: float, dist: float) -> tuple[np.ndar
 
 
 def _bright_run(
-    image: np.ndarray, bright: np.ndarray, point: np.ndarray, direction: np.ndarray, spacing_mm: float
+    image: np.ndarray,
+    bright: np.ndarray,
+    point: np.ndarray,
+    direction: np.ndarray,
+    spacing_mm: float,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Ends of the longest run of bright samples along the line (gaps bridged)."""
     height, width = image.shape
@@ -124,7 +128,9 @@ def _bright_run(
     return xy[index[0]], xy[index[-1]]
 
 
-def _entry_and_tip(a: np.ndarray, b: np.ndarray, shape: tuple[int, int]) -> tuple[np.ndarray, np.ndarray]:
+def _entry_and_tip(
+    a: np.ndarray, b: np.ndarray, shape: tuple[int, int]
+) -> tuple[np.ndarray, np.ndarray]:
     """The deeper end is the tip; for a level needle, the end farther from the side edges."""
     if abs(a[1] - b[1]) > LEVEL_SLOPE * abs(a[0] - b[0]):
         return (a, b) if a[1] < b[1] else (b, a)
@@ -133,7 +139,9 @@ def _entry_and_tip(a: np.ndarray, b: np.ndarray, shape: tuple[int, int]) -> tupl
     return (a, b) if margin_a <= margin_b else (b, a)
 
 
-def _contrast_to_noise(image: np.ndarray, entry: np.ndarray, tip: np.ndarray, spacing_mm: float) -> float:
+def _contrast_to_noise(
+    image: np.ndarray, entry: np.ndarray, tip: np.ndarray, spacing_mm: float
+) -> float:
     """CNR of the needle against two parallel bands beside it (unsmoothed image)."""
     length = float(np.hypot(*(tip - entry)))
     if length < 1:

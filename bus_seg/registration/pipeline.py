@@ -300,7 +300,9 @@ def _without_dicom_name(row: dict[str, Any], record: CaseRecord) -> dict[str, An
     return row
 
 
-def cached_row(record: CaseRecord, settings: RegistrationSettings, out_dir: Path) -> dict[str, Any] | None:
+def cached_row(
+    record: CaseRecord, settings: RegistrationSettings, out_dir: Path
+) -> dict[str, Any] | None:
     """The report row of a case whose cache entry and QC picture are current, else None.
 
     Cheap (file identities and a small JSON), so a cohort run checks it before starting workers.

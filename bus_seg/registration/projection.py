@@ -35,7 +35,9 @@ def cancer_on_grid(annotation: Annotation, tissue: TissueMap) -> np.ndarray:
         rows_ok = (rows >= 0) & (rows < annotation.labels.shape[0])
         cols_ok = (cols >= 0) & (cols < annotation.labels.shape[1])
         mask = np.zeros(shape, dtype=bool)
-        mask[np.ix_(rows_ok, cols_ok)] = annotation.labels[np.ix_(rows[rows_ok], cols[cols_ok])] != 0
+        mask[np.ix_(rows_ok, cols_ok)] = (
+            annotation.labels[np.ix_(rows[rows_ok], cols[cols_ok])] != 0
+        )
         return mask
     if annotation.cancer is None:
         return np.zeros(shape, dtype=bool)
@@ -77,7 +79,9 @@ def core_profile(
     tissue_counts = np.zeros(count, dtype=np.int64)
     cancer_counts = np.zeros(count, dtype=np.int64)
     for fragment, offset in zip(core.fragments, core.offsets_um, strict=True):
-        along = np.clip(fragment.along(tissue.to_um(fragment.rows, fragment.cols)), 0.0, fragment.length_um)
+        along = np.clip(
+            fragment.along(tissue.to_um(fragment.rows, fragment.cols)), 0.0, fragment.length_um
+        )
         bins = np.minimum(((offset + along) / step).astype(np.int64), count - 1)
         tissue_counts += np.bincount(bins, minlength=count)
         cancer_counts += np.bincount(bins[cancer[fragment.rows, fragment.cols]], minlength=count)
@@ -147,13 +151,18 @@ class AreaProjection:
         reference = mapping.reference_image(shape)
         half_width = mapping.tract.diameter_mm / 2.0 * mapping.um_per_mm
         labels = np.full(shape, NOT_SAMPLED, dtype=np.uint8)
-        for index, (fragment, offset) in enumerate(zip(core.fragments, core.offsets_um, strict=True)):
+        for index, (fragment, offset) in enumerate(
+            zip(core.fragments, core.offsets_um, strict=True)
+        ):
             if not (owner == index).any():
                 continue
             values = np.full(tissue.mask.shape, _NO_TISSUE, dtype=np.uint8)
             values[fragment.rows, fragment.cols] = cancer[fragment.rows, fragment.cols]
             frame = _fragment_frame(
-                sitk_values(values, grid), fragment, max(fragment.width_um / 2.0, half_width), tissue
+                sitk_values(values, grid),
+                fragment,
+                max(fragment.width_um / 2.0, half_width),
+                tissue,
             )
             resampled = sitk.Resample(
                 frame,

@@ -70,7 +70,14 @@ def _draw_ultrasound(axes: Axes, case: CaseRegistration) -> None:
     corners = np.array([start + offset, end + offset, end - offset, start - offset])
     axes.add_patch(Polygon(corners, closed=True, fill=False, edgecolor=STRIP_COLOUR, linewidth=1))
     axes.plot(*start, marker="o", color=STRIP_COLOUR, markersize=5)
-    axes.annotate("proximal", start, color=STRIP_COLOUR, fontsize=8, xytext=(4, -6), textcoords="offset points")
+    axes.annotate(
+        "proximal",
+        start,
+        color=STRIP_COLOUR,
+        fontsize=8,
+        xytext=(4, -6),
+        textcoords="offset points",
+    )
     if case.needle is not None:
         axes.plot(*case.needle.tip, marker="x", color="cyan", markersize=7)
     axes.set_title(f"ultrasound ({case.fields['us_spacing_mm']:g} mm/px)", fontsize=9)
@@ -100,22 +107,46 @@ def _draw_core(axes: Axes, case: CaseRegistration) -> None:
     left, right = max(cols.min() - margin, 0), min(cols.max() + margin + 1, core_mask.shape[1])
     step = max(1, math.ceil(max(bottom - top, right - left) / MAX_THUMBNAIL_PX))
     window = (slice(top, bottom, step), slice(left, right, step))
-    extent = (left - 0.5, left - 0.5 + step * len(range(left, right, step)),
-              top - 0.5 + step * len(range(top, bottom, step)), top - 0.5)
+    extent = (
+        left - 0.5,
+        left - 0.5 + step * len(range(left, right, step)),
+        top - 0.5 + step * len(range(top, bottom, step)),
+        top - 0.5,
+    )
     thumbnail = tissue.rgb[window].copy()
     for mask, colour in ((core_mask, TISSUE_RGB), (case.cancer, ANNOTATION_RGB)):
         thumbnail[_outline(mask[window])] = colour
     axes.imshow(thumbnail, extent=extent, interpolation="nearest")
     for fragment in case.core.fragments:
         corners = tissue.um_to_grid(fragment.corners_um)
-        axes.add_patch(Polygon(corners, closed=True, fill=False, edgecolor=FRAGMENT_COLOUR, linestyle="--", linewidth=0.8))
+        axes.add_patch(
+            Polygon(
+                corners,
+                closed=True,
+                fill=False,
+                edgecolor=FRAGMENT_COLOUR,
+                linestyle="--",
+                linewidth=0.8,
+            )
+        )
         centre = tissue.um_to_grid(fragment.centre_um[None, :])[0]
-        axes.text(*centre, str(fragment.order + 1), color="black", fontsize=9, ha="center", va="center",
-                  bbox={"boxstyle": "circle,pad=0.2", "facecolor": "white", "alpha": 0.8})
+        axes.text(
+            *centre,
+            str(fragment.order + 1),
+            color="black",
+            fontsize=9,
+            ha="center",
+            va="center",
+            bbox={"boxstyle": "circle,pad=0.2", "facecolor": "white", "alpha": 0.8},
+        )
     first = case.core.fragments[0]
     tail = tissue.um_to_grid(first.start_um[None, :])[0]
-    head = tissue.um_to_grid((first.start_um + case.core.axis * case.core.total_length_um * 0.25)[None, :])[0]
-    axes.annotate("", head, tail, arrowprops={"arrowstyle": "->", "color": FRAGMENT_COLOUR, "lw": 1.5})
+    head = tissue.um_to_grid(
+        (first.start_um + case.core.axis * case.core.total_length_um * 0.25)[None, :]
+    )[0]
+    axes.annotate(
+        "", head, tail, arrowprops={"arrowstyle": "->", "color": FRAGMENT_COLOUR, "lw": 1.5}
+    )
     axes.set_xlim(extent[0], extent[1])
     axes.set_ylim(extent[2], extent[3])
     axes.set_title(
@@ -127,7 +158,9 @@ def _draw_core(axes: Axes, case: CaseRegistration) -> None:
         handles=[
             Line2D([], [], color=np.array(TISSUE_RGB) / 255, label="tissue outline"),
             Line2D([], [], color=np.array(ANNOTATION_RGB) / 255, label="annotated cancer"),
-            Line2D([], [], color=FRAGMENT_COLOUR, linestyle="--", label="fragment rectangle, order"),
+            Line2D(
+                [], [], color=FRAGMENT_COLOUR, linestyle="--", label="fragment rectangle, order"
+            ),
         ],
         loc="upper center",
         bbox_to_anchor=(0.5, 0.0),

@@ -57,11 +57,18 @@ def mask_polygons(
         shape = shape.symmetric_difference(polygon)
     shape = shape.simplify(simplify_px, preserve_topology=True)
     parts = [p for p in shapely.get_parts(shape) if p.geom_type == "Polygon" and p.area > 0]
-    return shapely.MultiPolygon(parts) if len(parts) > 1 else (parts[0] if parts else shapely.Polygon())
+    return (
+        shapely.MultiPolygon(parts)
+        if len(parts) > 1
+        else (parts[0] if parts else shapely.Polygon())
+    )
 
 
 def geojson_features(
-    geometry: BaseGeometry, class_name: str, rng: np.random.Generator, colour: list[int] | None = None
+    geometry: BaseGeometry,
+    class_name: str,
+    rng: np.random.Generator,
+    colour: list[int] | None = None,
 ) -> list[dict]:
     """QuPath-style annotation features, one per polygon, with reproducible ids."""
     features = []

@@ -88,12 +88,20 @@ def simulate_case(job: CaseJob, settings: SimulationSettings, out_dir: Path) -> 
         source = load_source(job, settings, rng)
         tract = choose_tract(source.mask, source.field, source.spacing_mm, settings.tract, rng)
     except SkipCase as reason:
-        return CaseOutcome(job.case_id, skip_reason=str(reason), info={"source_image": job.source_image})
+        return CaseOutcome(
+            job.case_id, skip_reason=str(reason), info={"source_image": job.source_image}
+        )
     spacing = source.spacing_mm
-    image = draw_needle(source.image, tract, spacing, rng) if settings.source.draw_needle else source.image
+    image = (
+        draw_needle(source.image, tract, spacing, rng)
+        if settings.source.draw_needle
+        else source.image
+    )
     wsi = settings.wsi
     diameter_px = tract.diameter_mm / spacing
-    layout = build_layout(tract.length_px * spacing, tract.diameter_mm, settings.faults, wsi.mpp, wsi.margin_mm, rng)
+    layout = build_layout(
+        tract.length_px * spacing, tract.diameter_mm, settings.faults, wsi.mpp, wsi.margin_mm, rng
+    )
     mapping = CoreToUltrasound(tract.p0, tract.p1, diameter_px, layout.length_um, layout.width_um)
     rasters = rasterize_slide(layout, mapping, source.field)
     profile = tissue_profile(rasters, layout.main.direction)
@@ -124,15 +132,28 @@ def simulate_case(job: CaseJob, settings: SimulationSettings, out_dir: Path) -> 
     if wsi.scan_mpp is None:
         wsi_name = names["wsi"] + WSI_SUFFIXES[fmt]
         write_wsi(
-            out_dir / wsi_name, rgb, wsi.mpp, fmt, downsample=downsample,
-            compression=wsi.compression, tile_size=wsi.tile_size, file_uuid=file_uuid,
+            out_dir / wsi_name,
+            rgb,
+            wsi.mpp,
+            fmt,
+            downsample=downsample,
+            compression=wsi.compression,
+            tile_size=wsi.tile_size,
+            file_uuid=file_uuid,
         )
     else:
         wsi_name = names["wsi"] + SCANNED_SUFFIXES[fmt]
         write_scanned_slide(
-            out_dir / wsi_name, rgb, wsi.mpp, wsi.scan_mpp, fmt, downsample=downsample,
-            compression=wsi.compression, tile_size=wsi.tile_size,
-            seed=int(rng.integers(2**31)), file_uuid=file_uuid,
+            out_dir / wsi_name,
+            rgb,
+            wsi.mpp,
+            wsi.scan_mpp,
+            fmt,
+            downsample=downsample,
+            compression=wsi.compression,
+            tile_size=wsi.tile_size,
+            seed=int(rng.integers(2**31)),
+            file_uuid=file_uuid,
         )
         roi = None if roi is None else tuple(v * scale for v in roi)
     annotated = section == MAIN
@@ -257,7 +278,9 @@ def _scaled(geometry: shapely.Geometry, scale: int) -> shapely.Geometry:
     return geometry if scale == 1 else shapely.affinity.scale(geometry, scale, scale, origin=(0, 0))
 
 
-def _non_cancer_region(tissue: np.ndarray, cancer: np.ndarray, mpp: float) -> shapely.Geometry | None:
+def _non_cancer_region(
+    tissue: np.ndarray, cancer: np.ndarray, mpp: float
+) -> shapely.Geometry | None:
     """A loose outline inside the largest non-cancer piece of the main section."""
     normal = tissue & ~cancer
     step = max(1, int(round(16.0 / mpp)))

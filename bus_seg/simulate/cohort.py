@@ -184,7 +184,11 @@ def _record(settings: SimulationSettings, outcomes: list[CaseOutcome]) -> dict[s
         "spacing_assumed": settings.source.kind == "mask_folder",
         "cases": {o.case_id: o.info for o in outcomes if o.row is not None},
         "skipped": [
-            {"case_id": o.case_id, "source_image": o.info.get("source_image"), "reason": o.skip_reason}
+            {
+                "case_id": o.case_id,
+                "source_image": o.info.get("source_image"),
+                "reason": o.skip_reason,
+            }
             for o in outcomes
             if o.row is None
         ],

@@ -117,7 +117,12 @@ class Speck:
     def polygon(self) -> shapely.Polygon:
         theta = np.linspace(0, 2 * np.pi, 48, endpoint=False)
         a2, a3, a4, f2, f3, f4 = self.wobble
-        scale = 1 + a2 * np.cos(2 * theta + f2) + a3 * np.cos(3 * theta + f3) + a4 * np.cos(4 * theta + f4)
+        scale = (
+            1
+            + a2 * np.cos(2 * theta + f2)
+            + a3 * np.cos(3 * theta + f3)
+            + a4 * np.cos(4 * theta + f4)
+        )
         x = self.radii_um[0] * scale * np.cos(theta)
         y = self.radii_um[1] * scale * np.sin(theta)
         c, s = np.cos(self.angle_rad), np.sin(self.angle_rad)
@@ -161,7 +166,9 @@ class CoreLayout:
         index = index.astype(np.intp)
         return v_min[index], v_max[index]
 
-    def fragment_outline(self, section: Section, fragment: Fragment, step_um: float = 20.0) -> shapely.Polygon:
+    def fragment_outline(
+        self, section: Section, fragment: Fragment, step_um: float = 20.0
+    ) -> shapely.Polygon:
         """The fragment's outline on the slide (µm)."""
         u = np.linspace(fragment.u0, fragment.u1, max(int(fragment.length_um / step_um), 2) + 1)
         v_min, v_max = self.edge_limits(u)
@@ -206,7 +213,9 @@ def build_layout(
     samples = int(np.ceil(length / _EDGE_STEP_UM)) + 2
     edges = np.stack([_edge_wave(samples, faults.edge_roughness, rng) for _ in range(2)])
 
-    layout = CoreLayout(length, width, shrinkage, edges, Section((), 0.0, (0.0, 0.0)), None, (), (0, 0), mpp)
+    layout = CoreLayout(
+        length, width, shrinkage, edges, Section((), 0.0, (0.0, 0.0)), None, (), (0, 0), mpp
+    )
     fragments = _place_fragments(layout, cuts, faults, rng)
     main = Section(fragments, np.deg2rad(rng.uniform(-1, 1) * faults.core_rotation_deg), (0.0, 0.0))
     serial = None
@@ -232,13 +241,21 @@ def build_layout(
         if number:
             top += rng.uniform(*_SECTION_GAP_UM)
         shift_x = rng.uniform(-300, 300) if number else 0.0
-        placed.append(Section(section.fragments, section.angle_rad, (shift_x - (bounds[0] + bounds[2]) / 2, top - bounds[1])))
+        placed.append(
+            Section(
+                section.fragments,
+                section.angle_rad,
+                (shift_x - (bounds[0] + bounds[2]) / 2, top - bounds[1]),
+            )
+        )
         top += bounds[3] - bounds[1]
     main_placed = placed[order.index(main)]
     serial_placed = placed[order.index(serial)] if serial is not None else None
     layout = _replace(layout, main=main_placed, serial=serial_placed)
 
-    tissue = shapely.union_all([layout.fragment_outline(s, f) for _, s in layout.sections() for f in s.fragments])
+    tissue = shapely.union_all(
+        [layout.fragment_outline(s, f) for _, s in layout.sections() for f in s.fragments]
+    )
     xmin, ymin, xmax, ymax = tissue.bounds
     margin = margin_mm * 1000.0
     step = size_multiple * mpp
@@ -253,7 +270,12 @@ def build_layout(
         for s in (main_placed, serial_placed)
         if s is not None
     ]
-    layout = _replace(layout, main=moved[0], serial=moved[1] if len(moved) > 1 else None, size_px=(height_px, width_px))
+    layout = _replace(
+        layout,
+        main=moved[0],
+        serial=moved[1] if len(moved) > 1 else None,
+        size_px=(height_px, width_px),
+    )
     count = int(rng.integers(faults.debris[0], faults.debris[1] + 1))
     specks = _specks(layout, count, faults.debris_area_mm2, rng)
     return _replace(layout, specks=specks)
@@ -284,7 +306,9 @@ def _edge_wave(samples: int, roughness: float, rng: np.random.Generator) -> np.n
     if roughness == 0:
         return np.zeros(samples)
     pad = int(600 / _EDGE_STEP_UM)
-    noise = ndimage.gaussian_filter1d(rng.standard_normal(samples + 2 * pad), 150.0 / _EDGE_STEP_UM)[pad:-pad]
+    noise = ndimage.gaussian_filter1d(
+        rng.standard_normal(samples + 2 * pad), 150.0 / _EDGE_STEP_UM
+    )[pad:-pad]
     noise /= max(float(noise.std()), 1e-9)
     return roughness * np.clip(noise, -2.5, 2.5)
 

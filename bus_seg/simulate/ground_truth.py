@@ -88,7 +88,9 @@ def tissue_profile(rasters: SlideRasters, forward: tuple[float, float]) -> Tissu
     fraction = np.divide(cancer_count, tissue_count, out=np.zeros(bins), where=tissue_count > 0)
     empty = tissue_count == 0
     if empty.any() and not empty.all():
-        nearest = ndimage.distance_transform_edt(empty, return_distances=False, return_indices=True)[0]
+        nearest = ndimage.distance_transform_edt(
+            empty, return_distances=False, return_indices=True
+        )[0]
         fraction = fraction[nearest]
     return TissueProfile(fraction, tuple(length for _, length, _, _ in fragments))
 
@@ -121,7 +123,9 @@ def _principal_axis(pieces: list, forward: tuple[float, float]) -> np.ndarray:
     return axis if axis @ np.asarray(forward) >= 0 else -axis
 
 
-def _fragment_frame(mask: np.ndarray, r0: int, c0: int, axis: np.ndarray) -> tuple[np.ndarray, float, np.ndarray]:
+def _fragment_frame(
+    mask: np.ndarray, r0: int, c0: int, axis: np.ndarray
+) -> tuple[np.ndarray, float, np.ndarray]:
     """Direction (towards the axis), length and centre of a fragment's smallest rectangle.
 
     The rectangle encloses the fragment's pixels as unit squares (their corners).

@@ -78,7 +78,9 @@ def _noise(
     field = (field - field.mean()) / max(float(field.std()), 1e-6)
     if step == 1:
         return field[: shape[0], : shape[1]]
-    image = Image.fromarray(field, mode="F").resize((small[1] * step, small[0] * step), Image.BILINEAR)
+    image = Image.fromarray(field, mode="F").resize(
+        (small[1] * step, small[0] * step), Image.BILINEAR
+    )
     return np.asarray(image)[: shape[0], : shape[1]]
 
 
@@ -120,7 +122,9 @@ def _eroded(mask: np.ndarray, distance_px: float) -> np.ndarray:
     small = ndimage.binary_erosion(
         mask[::step, ::step], iterations=max(1, int(np.ceil(distance_px / step))), border_value=0
     )
-    grown = np.repeat(np.repeat(small, step, axis=0), step, axis=1)[: mask.shape[0], : mask.shape[1]]
+    grown = np.repeat(np.repeat(small, step, axis=0), step, axis=1)[
+        : mask.shape[0], : mask.shape[1]
+    ]
     return grown & mask
 
 
@@ -139,7 +143,9 @@ def _fat_membranes(region: np.ndarray, mpp: float, rng: np.random.Generator) -> 
     edge = np.zeros(small.shape, dtype=bool)
     edge[:-1, :] |= cell[:-1, :] != cell[1:, :]
     edge[:, :-1] |= cell[:, :-1] != cell[:, 1:]
-    edge = np.repeat(np.repeat(edge, step, axis=0), step, axis=1)[: region.shape[0], : region.shape[1]]
+    edge = np.repeat(np.repeat(edge, step, axis=0), step, axis=1)[
+        : region.shape[0], : region.shape[1]
+    ]
     return edge & region
 
 
@@ -224,7 +230,9 @@ def paint_slide(
     return rgb
 
 
-def _quilt(source: np.ndarray, shape: tuple[int, int], patch: int, rng: np.random.Generator) -> np.ndarray:
+def _quilt(
+    source: np.ndarray, shape: tuple[int, int], patch: int, rng: np.random.Generator
+) -> np.ndarray:
     """Cover ``shape`` with random, flipped and turned patches of ``source``, feathered together."""
     patch = max(8, min(patch, source.shape[0], source.shape[1]))
     step = max(patch * 3 // 4, 1)

@@ -149,7 +149,9 @@ def choose_tract(
         cumulative = np.concatenate([[0], np.cumsum(share)])
         starts = np.arange(len(positions) - window)
         shares = (cumulative[starts + window] - cumulative[starts]) / window
-        fits = (positions[starts] >= strip_range[0]) & (positions[starts] + length <= strip_range[1])
+        fits = (positions[starts] >= strip_range[0]) & (
+            positions[starts] + length <= strip_range[1]
+        )
         fits &= positions[starts] + length + tip_length <= tip_range[1]
         good = starts[(shares >= low_share) & (shares <= high_share) & fits]
         if len(good) == 0:

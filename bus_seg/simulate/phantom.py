@@ -78,7 +78,9 @@ class Anatomy:
     def boundary(self, name: str, x: np.ndarray) -> np.ndarray:
         """Depth (mm) of a layer boundary at lateral positions ``x`` (mm)."""
         amplitudes, wavelengths, phases, base = self.layers[name]
-        waves = amplitudes[:, None] * np.sin(2 * np.pi * x[None, :] / wavelengths[:, None] + phases[:, None])
+        waves = amplitudes[:, None] * np.sin(
+            2 * np.pi * x[None, :] / wavelengths[:, None] + phases[:, None]
+        )
         return base[0] + waves.sum(axis=0)
 
 
@@ -222,7 +224,9 @@ def _radius_table(mean_radius: float, irregular: bool, rng: np.random.Generator)
     harmonics = range(2, 9) if irregular else range(2, 5)
     scale = 0.09 if irregular else 0.035
     for k in harmonics:
-        radius *= 1 + scale * rng.uniform(0, 1) / np.sqrt(k) * np.cos(k * angle + rng.uniform(0, 2 * np.pi))
+        radius *= 1 + scale * rng.uniform(0, 1) / np.sqrt(k) * np.cos(
+            k * angle + rng.uniform(0, 2 * np.pi)
+        )
     if irregular:
         for k in range(10, 18, 2):  # microlobulation
             radius *= 1 + 0.025 * rng.uniform(0, 1) * np.cos(k * angle + rng.uniform(0, 2 * np.pi))
@@ -316,13 +320,21 @@ def _tissue_echo_db(
     along = xx * np.cos(angle) + yy * np.sin(angle)
     warp = 1.5 * smooth_noise(shape, 3.0 / sp, rng)
     fibres = np.clip(np.sin(2 * np.pi * across / anatomy.fibre_period_mm + warp), 0, 1) ** 4
-    fibres += 0.6 * np.clip(np.sin(2 * np.pi * across / (0.43 * anatomy.fibre_period_mm) + 2 * warp), 0, 1) ** 4
+    fibres += (
+        0.6
+        * np.clip(np.sin(2 * np.pi * across / (0.43 * anatomy.fibre_period_mm) + 2 * warp), 0, 1)
+        ** 4
+    )
     dashes = np.clip(0.7 + np.sin(2 * np.pi * along / rng.uniform(4, 9) + 3 * warp), 0, 1)
     muscle_echo = -10.0 + 9.0 * fibres * dashes + 1.5 * fine
     echo[in_muscle] = muscle_echo[in_muscle]
 
     # Bright interfaces: skin line, fascia around the muscle.
-    for boundary, strength, width in ((skin, 6.0, 0.25), (muscle_top, 9.0, 0.3), (muscle_bottom, 7.0, 0.35)):
+    for boundary, strength, width in (
+        (skin, 6.0, 0.25),
+        (muscle_top, 9.0, 0.3),
+        (muscle_bottom, 7.0, 0.35),
+    ):
         echo += strength * np.exp(-(((yy - boundary) / width) ** 2))
     # Soften the layer transitions by about a PSF.
     return ndimage.gaussian_filter(echo, 0.6)
@@ -362,7 +374,9 @@ def _add_lesion(
         cols = np.flatnonzero(solid.any(axis=0))
         distance = np.arange(echo.shape[1])[None, :] * sp
         for edge in (cols.min() * sp, cols.max() * sp):
-            edge_shadow = 6.0 * np.exp(-(((distance - edge) / 0.6) ** 2)) * np.exp(-depth_below / 8.0)
+            edge_shadow = (
+                6.0 * np.exp(-(((distance - edge) / 0.6) ** 2)) * np.exp(-depth_below / 8.0)
+            )
             effect -= np.where(below, edge_shadow, 0.0)
     effect = ndimage.gaussian_filter(effect, (1.0 / sp, 1.2 / sp))
     return echo + effect.astype(np.float32), inside
@@ -372,7 +386,9 @@ def _gain(depth_mm: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     """Residual depth gain: attenuation left after TGC, focal-zone brightening, near field."""
     attenuation = np.exp(-rng.uniform(0.012, 0.03) * depth_mm)
     focus = rng.uniform(0.35, 0.6) * depth_mm[-1]
-    focal = 1.0 + rng.uniform(0.15, 0.35) * np.exp(-(((depth_mm - focus) / (0.25 * depth_mm[-1])) ** 2))
+    focal = 1.0 + rng.uniform(0.15, 0.35) * np.exp(
+        -(((depth_mm - focus) / (0.25 * depth_mm[-1])) ** 2)
+    )
     return attenuation * focal
 
 

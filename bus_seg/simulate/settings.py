@@ -96,7 +96,9 @@ def check_number(
         raise ConfigError(f"simulation option {option}: expected a number, got {value!r}")
     if minimum is not None and (value <= minimum if exclusive_minimum else value < minimum):
         relation = "greater than" if exclusive_minimum else "at least"
-        raise ConfigError(f"simulation option {option}: must be {relation} {minimum:g}, got {value}")
+        raise ConfigError(
+            f"simulation option {option}: must be {relation} {minimum:g}, got {value}"
+        )
     if maximum is not None and value > maximum:
         raise ConfigError(f"simulation option {option}: must be at most {maximum:g}, got {value}")
     return float(value)
@@ -167,7 +169,12 @@ class SourceSettings:
                 "source.path=/data/busi"
             )
         object.__setattr__(self, "classes", check_choices_free("source.classes", self.classes))
-        check_number("source.assumed_spacing_mm", self.assumed_spacing_mm, minimum=0.0, exclusive_minimum=True)
+        check_number(
+            "source.assumed_spacing_mm",
+            self.assumed_spacing_mm,
+            minimum=0.0,
+            exclusive_minimum=True,
+        )
         if self.limit is not None:
             check_number("source.limit", self.limit, minimum=1)
 
@@ -222,7 +229,9 @@ class PhantomSettings:
         check_probability("phantom.hole_probability", self.hole_probability)
         check_number("phantom.dynamic_range_db", self.dynamic_range_db, minimum=10, maximum=120)
         check_number("phantom.psf_axial_mm", self.psf_axial_mm, minimum=0.0, exclusive_minimum=True)
-        check_number("phantom.psf_lateral_mm", self.psf_lateral_mm, minimum=0.0, exclusive_minimum=True)
+        check_number(
+            "phantom.psf_lateral_mm", self.psf_lateral_mm, minimum=0.0, exclusive_minimum=True
+        )
         shift = check_range("phantom.view_shift_mm", self.view_shift_mm)
         object.__setattr__(self, "view_shift_mm", shift)
 
@@ -265,7 +274,9 @@ class TractSettings:
         length = check_range("tract.segment_length_mm", self.segment_length_mm, minimum=0.5)
         object.__setattr__(self, "segment_length_mm", length)
         check_number("tract.margin_mm", self.margin_mm, minimum=0.0)
-        fraction = check_range("tract.cancer_fraction", self.cancer_fraction, minimum=0.0, maximum=1.0)
+        fraction = check_range(
+            "tract.cancer_fraction", self.cancer_fraction, minimum=0.0, maximum=1.0
+        )
         if fraction[0] <= 0.0 or fraction[1] >= 1.0:
             raise ConfigError(
                 "simulation option tract.cancer_fraction: the segment must straddle lesion and "
@@ -321,14 +332,18 @@ class FaultSettings:
             raise ConfigError("simulation option faults.difficulty: expected a preset name")
         shrink = check_range("faults.shrinkage", self.shrinkage, minimum=0.0, maximum=0.5)
         object.__setattr__(self, "shrinkage", shrink)
-        pieces = check_range("faults.fragments", self.fragments, minimum=1, maximum=20, integer=True)
+        pieces = check_range(
+            "faults.fragments", self.fragments, minimum=1, maximum=20, integer=True
+        )
         object.__setattr__(self, "fragments", pieces)
         gap = check_range("faults.gap_mm", self.gap_mm, minimum=0.05, maximum=10.0)
         object.__setattr__(self, "gap_mm", gap)
         bend = check_range("faults.bend_deg", self.bend_deg, minimum=0.0, maximum=30.0)
         object.__setattr__(self, "bend_deg", bend)
         check_number("faults.core_rotation_deg", self.core_rotation_deg, minimum=0.0, maximum=45.0)
-        check_number("faults.fragment_rotation_deg", self.fragment_rotation_deg, minimum=0.0, maximum=30.0)
+        check_number(
+            "faults.fragment_rotation_deg", self.fragment_rotation_deg, minimum=0.0, maximum=30.0
+        )
         check_number("faults.lateral_offset_mm", self.lateral_offset_mm, minimum=0.0, maximum=2.0)
         check_number("faults.edge_roughness", self.edge_roughness, minimum=0.0, maximum=0.2)
         debris = check_range("faults.debris", self.debris, minimum=0, maximum=100, integer=True)
@@ -418,11 +433,14 @@ class WsiSettings:
         object.__setattr__(self, "level_downsamples", downsamples)
         check_probability("wsi.manifest_mpp_probability", self.manifest_mpp_probability)
         check_number("wsi.margin_mm", self.margin_mm, minimum=0.05, maximum=10.0)
-        sources = (self.texture_sources,) if isinstance(self.texture_sources, str) else tuple(self.texture_sources)
+        sources = (
+            (self.texture_sources,)
+            if isinstance(self.texture_sources, str)
+            else tuple(self.texture_sources)
+        )
         object.__setattr__(self, "texture_sources", tuple(str(s) for s in sources))
         check_number("wsi.texture_source_mpp", self.texture_source_mpp, minimum=0.05, maximum=20.0)
         check_number("wsi.stain_variation", self.stain_variation, minimum=0.0, maximum=0.5)
-
 
     def _check_scan(self) -> None:
         """``scan_mpp`` goes with the scanner formats, and divides ``mpp`` a whole number of times."""
@@ -507,10 +525,16 @@ class SimulationSettings:
     def __post_init__(self) -> None:
         check_number("num_cases", self.num_cases, minimum=1)
         if not isinstance(self.num_cases, int):
-            raise ConfigError(f"simulation option num_cases: expected a whole number, got {self.num_cases!r}")
+            raise ConfigError(
+                f"simulation option num_cases: expected a whole number, got {self.num_cases!r}"
+            )
         if not isinstance(self.seed, int) or isinstance(self.seed, bool) or self.seed < 0:
-            raise ConfigError(f"simulation option seed: expected a whole number ≥ 0, got {self.seed!r}")
-        per_patient = check_range("images_per_patient", self.images_per_patient, minimum=1, integer=True)
+            raise ConfigError(
+                f"simulation option seed: expected a whole number ≥ 0, got {self.seed!r}"
+            )
+        per_patient = check_range(
+            "images_per_patient", self.images_per_patient, minimum=1, integer=True
+        )
         object.__setattr__(self, "images_per_patient", per_patient)
         if self.split is not None:
             weights = check_weights("split", self.split, SPLITS)
@@ -519,7 +543,9 @@ class SimulationSettings:
         object.__setattr__(self, "proximal_ends", ends)
 
     @classmethod
-    def from_config(cls, config: Mapping[str, Any] | SimulationSettings | None = None) -> SimulationSettings:
+    def from_config(
+        cls, config: Mapping[str, Any] | SimulationSettings | None = None
+    ) -> SimulationSettings:
         """Build settings from a (Hydra or plain) mapping; missing keys keep their defaults.
 
         ``source`` may be a kind name (``"phantom"``) or a mapping; ``difficulty`` (or
@@ -603,9 +629,7 @@ def _build(cls: type, values: Mapping[str, Any], prefix: str) -> Any:
             f"unknown simulation option(s) {', '.join(where + k for k in unknown)}; valid: "
             f"{', '.join(sorted(names))}"
         )
-    converted = {
-        k: tuple(v) if isinstance(v, list) else v for k, v in values.items()
-    }
+    converted = {k: tuple(v) if isinstance(v, list) else v for k, v in values.items()}
     try:
         return cls(**converted)
     except TypeError as err:

@@ -101,7 +101,9 @@ class CoreLabels:
     v_low: float
 
     @classmethod
-    def sample(cls, layout: CoreLayout, mapping: CoreToUltrasound, field: LesionField, step_um: float) -> CoreLabels:
+    def sample(
+        cls, layout: CoreLayout, mapping: CoreToUltrasound, field: LesionField, step_um: float
+    ) -> CoreLabels:
         u = np.arange(0.0, layout.length_um + step_um, step_um)
         v_min, v_max = layout.edge_limits(u)
         v = np.arange(float(v_min.min()) - step_um, float(v_max.max()) + 2 * step_um, step_um)
@@ -114,7 +116,9 @@ class CoreLabels:
         return self.grid[rows.astype(np.intp), cols.astype(np.intp)]
 
 
-def rasterize_slide(layout: CoreLayout, mapping: CoreToUltrasound, field: LesionField) -> SlideRasters:
+def rasterize_slide(
+    layout: CoreLayout, mapping: CoreToUltrasound, field: LesionField
+) -> SlideRasters:
     """Render the sections (with cancer from the lesion field) and debris of a layout.
 
     Cancer is looked up in the core's labels sampled every two pixels (nearest), so the

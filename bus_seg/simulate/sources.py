@@ -113,7 +113,9 @@ def _plan_mask_folder(settings: SimulationSettings) -> list[CaseJob]:
             "BUSI-style folder (<class>/<name>.png with <name>_mask.png beside it)"
         )
     try:
-        samples = scan_mask_folder(root, settings.source.classes, settings.source.assumed_spacing_mm)
+        samples = scan_mask_folder(
+            root, settings.source.classes, settings.source.assumed_spacing_mm
+        )
     except InputError as err:
         raise InputError(f"{err} (source.path / source.classes)") from err
     if settings.source.limit is not None:
@@ -148,7 +150,9 @@ def _unique(name: str, used: set[str]) -> str:
     return candidate
 
 
-def load_source(job: CaseJob, settings: SimulationSettings, rng: np.random.Generator) -> SourceImage:
+def load_source(
+    job: CaseJob, settings: SimulationSettings, rng: np.random.Generator
+) -> SourceImage:
     """Make (phantom) or read (mask folder) a case's image and lesion.
 
     Raises:

@@ -33,7 +33,9 @@ METRIC_NAMES = ("pixel_acc", "dice", "iou", "recall", "precision", "specificity"
 PER_IMAGE_LOGGED = ("dice", "recall", "pixel_acc")
 
 
-def stat_scores(pred: torch.Tensor, target: torch.Tensor, ignore_index: int = IGNORE_INDEX) -> torch.Tensor:
+def stat_scores(
+    pred: torch.Tensor, target: torch.Tensor, ignore_index: int = IGNORE_INDEX
+) -> torch.Tensor:
     """Count (tp, fp, tn, fn) of the cancer class over labelled pixels.
 
     Args:
@@ -45,7 +47,9 @@ def stat_scores(pred: torch.Tensor, target: torch.Tensor, ignore_index: int = IG
         LongTensor of shape (4,) for one image or (N, 4) for a batch: tp, fp, tn, fn.
     """
     if pred.shape != target.shape:
-        raise ValueError(f"prediction shape {tuple(pred.shape)} != target shape {tuple(target.shape)}")
+        raise ValueError(
+            f"prediction shape {tuple(pred.shape)} != target shape {tuple(target.shape)}"
+        )
     batched = pred.ndim == 3
     pred_b = pred if batched else pred.unsqueeze(0)
     target_b = target if batched else target.unsqueeze(0)
@@ -88,7 +92,10 @@ def scores_from_counts(
     # Dice, so it is the model-selection value of strip-labelled runs. NaN when either is.
     scores["balanced_acc"] = (scores["recall"] + scores["specificity"]) / 2
     unlabelled = (tp + fp + tn + fn) == 0
-    return {name: torch.where(unlabelled, torch.full_like(value, nan), value) for name, value in scores.items()}
+    return {
+        name: torch.where(unlabelled, torch.full_like(value, nan), value)
+        for name, value in scores.items()
+    }
 
 
 class SegmentationMetrics(Metric):
@@ -117,7 +124,9 @@ class SegmentationMetrics(Metric):
         result = {name: pooled[name].float() for name in METRIC_NAMES}
         image_counts = self.image_counts
         if isinstance(image_counts, list):
-            image_counts = torch.cat(image_counts) if image_counts else torch.zeros(0, 4, dtype=torch.long)
+            image_counts = (
+                torch.cat(image_counts) if image_counts else torch.zeros(0, 4, dtype=torch.long)
+            )
         per_image = scores_from_counts(*image_counts.T)
         for name in PER_IMAGE_LOGGED:
             result[f"per_image_{name}"] = torch.nanmean(per_image[name]).float()

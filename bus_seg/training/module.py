@@ -82,7 +82,9 @@ class SegmentationModule(pl.LightningModule):
         losses = self.loss(outputs, batch["label"], batch["image"])
         loss = losses.pop("loss")
         batch_size = batch["image"].shape[0]
-        self.log("train/loss", loss, prog_bar=True, on_step=True, on_epoch=True, batch_size=batch_size)
+        self.log(
+            "train/loss", loss, prog_bar=True, on_step=True, on_epoch=True, batch_size=batch_size
+        )
         for name, value in losses.items():
             self.log(f"train/{name}", value, on_step=False, on_epoch=True, batch_size=batch_size)
         return loss
@@ -93,7 +95,9 @@ class SegmentationModule(pl.LightningModule):
     def validation_step(self, batch: dict[str, Any], batch_idx: int) -> None:
         outputs = self(batch["image"])
         loss = self.loss(outputs, batch["label"], batch["image"])["loss"]
-        self.log("val/loss", loss, on_epoch=True, batch_size=batch["image"].shape[0], sync_dist=True)
+        self.log(
+            "val/loss", loss, on_epoch=True, batch_size=batch["image"].shape[0], sync_dist=True
+        )
         self.val_metrics.update(outputs["out"].argmax(dim=1), batch["label"])
 
     def on_validation_epoch_end(self) -> None:
@@ -135,7 +139,10 @@ class SegmentationModule(pl.LightningModule):
         # Equal on every rank: "max" keeps them exact where a mean could round. An undefined
         # test figure stays NaN (null in metrics.json), as in the evaluation's files.
         self.log_dict(
-            {k: torch.tensor(v, dtype=torch.float32, device=self.device) for k, v in scores.items()},
+            {
+                k: torch.tensor(v, dtype=torch.float32, device=self.device)
+                for k, v in scores.items()
+            },
             sync_dist=True,
             reduce_fx="max",
         )
@@ -186,9 +193,14 @@ class SegmentationModule(pl.LightningModule):
             return {"optimizer": optimizer}
         total_steps = max(1, int(self.trainer.estimated_stepping_batches))
         scheduler = self.scheduler_factory(optimizer, total_steps=total_steps)
-        return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "step"}}
+        return {
+            "optimizer": optimizer,
+            "lr_scheduler": {"scheduler": scheduler, "interval": "step"},
+        }
 
-    def _eval_samples(self, batch: dict[str, Any], pred: torch.Tensor, prob: torch.Tensor) -> list[EvalSample]:
+    def _eval_samples(
+        self, batch: dict[str, Any], pred: torch.Tensor, prob: torch.Tensor
+    ) -> list[EvalSample]:
         images = (batch["image"][:, 0] * self.hparams.std + self.hparams.mean).clamp(0, 1) * 255
         samples = []
         for i, image_id in enumerate(batch["image_id"]):
@@ -202,7 +214,9 @@ class SegmentationModule(pl.LightningModule):
                     pred=pred[i].byte().cpu().numpy(),
                     prob=prob[i].float().cpu().numpy(),
                     spacing_mm=None if math.isnan(spacing) else spacing,
-                    lesion_mask=batch["lesion"][i].byte().cpu().numpy() if bool(batch["lesion_known"][i]) else None,
+                    lesion_mask=batch["lesion"][i].byte().cpu().numpy()
+                    if bool(batch["lesion_known"][i])
+                    else None,
                 )
             )
         return samples
@@ -239,7 +253,9 @@ def score_test_samples(samples: list[EvalSample]) -> dict[str, torch.Tensor]:
     pooled = scores_from_counts(*image_counts.sum(dim=0))
     per_image = scores_from_counts(*image_counts.T)
     scores = {name: pooled[name].float() for name in METRIC_NAMES}
-    scores.update({f"per_image_{name}": torch.nanmean(per_image[name]).float() for name in PER_IMAGE_LOGGED})
+    scores.update(
+        {f"per_image_{name}": torch.nanmean(per_image[name]).float() for name in PER_IMAGE_LOGGED}
+    )
     return scores
 
 
@@ -247,5 +263,3 @@ def _finite(value: torch.Tensor) -> torch.Tensor:
     """NaN (an undefined ratio) is logged as 0 during validation so checkpoint monitors and
     sweepers stay sane; test figures keep NaN."""
     return torch.nan_to_num(value, nan=0.0)
-
-

@@ -38,7 +38,9 @@ def resolve_ckpt_path(
     if ckpt_path in (None, "last"):
         if not last.is_file():
             if ckpt_path == "last":
-                raise ConfigError(f"ckpt_path=last but {last} does not exist; run in the folder of the run to resume (hydra.run.dir=<run dir>)")
+                raise ConfigError(
+                    f"ckpt_path=last but {last} does not exist; run in the folder of the run to resume (hydra.run.dir=<run dir>)"
+                )
             return None
         log.info("resuming from %s", last)
         ckpt_path = str(last)
@@ -64,17 +66,27 @@ def train(cfg: DictConfig) -> tuple[dict[str, float], dict[str, Any]]:
     datamodule = instantiate(cfg.data)
     model = build_module(cfg)
     loggers = build_loggers(cfg.get("logger"))
-    trainer: pl.Trainer = instantiate(cfg.trainer, callbacks=build_callbacks(cfg), logger=loggers or False)
+    trainer: pl.Trainer = instantiate(
+        cfg.trainer, callbacks=build_callbacks(cfg), logger=loggers or False
+    )
     config = plain_config(cfg)
     check_run_folder(outputs.config, config, cfg.get("ckpt_path"))
     resume_from = (
-        resolve_ckpt_path(cfg.get("ckpt_path"), outputs.root, config) if cfg.get("train", True) else None
+        resolve_ckpt_path(cfg.get("ckpt_path"), outputs.root, config)
+        if cfg.get("train", True)
+        else None
     )
     for logger in loggers:
         logger.log_hyperparams(config)
     write_text_atomic(outputs.config, OmegaConf.to_yaml(config))
     outputs.write_pip_freeze()
-    objects = {"cfg": cfg, "datamodule": datamodule, "model": model, "trainer": trainer, "outputs": outputs}
+    objects = {
+        "cfg": cfg,
+        "datamodule": datamodule,
+        "model": model,
+        "trainer": trainer,
+        "outputs": outputs,
+    }
     try:
         if cfg.get("train", True):
             trainer.fit(
@@ -93,7 +105,9 @@ def train(cfg: DictConfig) -> tuple[dict[str, float], dict[str, Any]]:
                 "config_summary": outputs.config_summary(cfg),
                 "max_overlays": cfg.evaluation.max_overlays,
             }
-            best = trainer.checkpoint_callback.best_model_path if trainer.checkpoint_callback else ""
+            best = (
+                trainer.checkpoint_callback.best_model_path if trainer.checkpoint_callback else ""
+            )
             continue_csv_logs(loggers)
             trainer.test(model, datamodule=datamodule, ckpt_path=best or None, weights_only=True)
             metrics.update(metrics_to_floats(trainer.callback_metrics))

@@ -35,7 +35,9 @@ TARGETS = {"easy": {"dice": 0.99, "boundary_mm": 0.10}, "hard": {"dice": 0.98, "
 
 def _commit() -> str | None:
     try:
-        done = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True, cwd=HERE, check=True)
+        done = subprocess.run(
+            ["git", "rev-parse", "HEAD"], capture_output=True, text=True, cwd=HERE, check=True
+        )
     except (OSError, subprocess.CalledProcessError):
         return None
     return done.stdout.strip() or None
@@ -44,23 +46,50 @@ def _commit() -> str | None:
 def run_tier(tier: str, cases: int, seed: int, work: Path, workers: int) -> dict:
     """Simulate and register one tier; return its figures."""
     start = time.perf_counter()
-    manifest = simulate_cohort(work / tier / "cohort", {"num_cases": cases, "seed": seed, "difficulty": tier}, progress=False, workers=workers)
+    manifest = simulate_cohort(
+        work / tier / "cohort",
+        {"num_cases": cases, "seed": seed, "difficulty": tier},
+        progress=False,
+        workers=workers,
+    )
     simulated = time.perf_counter()
-    result = register_cohort(manifest, work / tier / "registered", RegistrationSettings(), workers=workers, progress=False, use_cache=False)
+    result = register_cohort(
+        manifest,
+        work / tier / "registered",
+        RegistrationSettings(),
+        workers=workers,
+        progress=False,
+        use_cache=False,
+    )
     registered = time.perf_counter()
     report = result.report
     record = read_record(manifest.parent)
     facts = pd.DataFrame.from_dict(record["cases"], orient="index")
-    merged = report.set_index("case_id").join(facts[["fragments", "shrinkage", "serial_section", "debris", "wsi_format", "annotation_format"]])
+    merged = report.set_index("case_id").join(
+        facts[
+            [
+                "fragments",
+                "shrinkage",
+                "serial_section",
+                "debris",
+                "wsi_format",
+                "annotation_format",
+            ]
+        ]
+    )
     ok = merged[merged["status"] == "ok"]
     dice = ok["dice_vs_reference"].astype(float)
     boundary = ok["boundary_error_mm_vs_reference"].astype(float)
-    worst = ok.sort_values(["dice_vs_reference", "boundary_error_mm_vs_reference"], ascending=[True, False]).head(5)
+    worst = ok.sort_values(
+        ["dice_vs_reference", "boundary_error_mm_vs_reference"], ascending=[True, False]
+    ).head(5)
     target = TARGETS[tier]
     return {
         "cases": cases,
         "registered": int(len(ok)),
-        "failed": {cid: str(err) for cid, err in merged.loc[merged["status"] != "ok", "error"].items()},
+        "failed": {
+            cid: str(err) for cid, err in merged.loc[merged["status"] != "ok", "error"].items()
+        },
         "dice_mean": float(dice.mean()),
         "dice_min": float(dice.min()),
         "dice_median": float(dice.median()),
@@ -69,10 +98,16 @@ def run_tier(tier: str, cases: int, seed: int, work: Path, workers: int) -> dict
         "boundary_error_mm_max": float(boundary.max()),
         "cases_with_boundary_error": int((boundary > 0).sum()),
         "target": target,
-        "meets_target": bool(dice.mean() >= target["dice"] and boundary.mean() <= target["boundary_mm"] and len(ok) == cases),
+        "meets_target": bool(
+            dice.mean() >= target["dice"]
+            and boundary.mean() <= target["boundary_mm"]
+            and len(ok) == cases
+        ),
         "simulation_s_per_case": (simulated - start) / cases,
         "registration_s_per_case": (registered - simulated) / cases,
-        "fragments_histogram": {int(k): int(v) for k, v in facts["fragments"].value_counts().sort_index().items()},
+        "fragments_histogram": {
+            int(k): int(v) for k, v in facts["fragments"].value_counts().sort_index().items()
+        },
         "worst_cases": [
             {
                 "case_id": cid,
@@ -96,7 +131,9 @@ def time_busi(work: Path, seed: int, workers: int, limit: int | None) -> dict | 
         return None
     source = {"kind": "mask_folder", "path": str(root), "classes": ["malignant"], "limit": limit}
     start = time.perf_counter()
-    manifest = simulate_cohort(work / "busi" / "cohort", {"source": source, "seed": seed}, progress=False, workers=workers)
+    manifest = simulate_cohort(
+        work / "busi" / "cohort", {"source": source, "seed": seed}, progress=False, workers=workers
+    )
     seconds = time.perf_counter() - start
     record = read_record(manifest.parent)
     images = len(record["cases"]) + len(record["skipped"])
@@ -139,10 +176,18 @@ def write_readme(results: dict) -> None:
             f"{r['boundary_error_mm_mean']:.3f} | {r['boundary_error_mm_max']:.3f} | "
             f"{t['dice']} / {t['boundary_mm']} mm | {'yes' if r['meets_target'] else 'no'} |"
         )
-    lines += ["", "## Timing (seconds per case, this machine)", "", "| what | s per case |", "|---|---|"]
+    lines += [
+        "",
+        "## Timing (seconds per case, this machine)",
+        "",
+        "| what | s per case |",
+        "|---|---|",
+    ]
     for tier in TIERS:
         r = results["tiers"][tier]
-        lines.append(f"| simulate phantom, {tier} (256×256 at 0.15 mm, WSI at 4 µm/px) | {r['simulation_s_per_case']:.2f} |")
+        lines.append(
+            f"| simulate phantom, {tier} (256×256 at 0.15 mm, WSI at 4 µm/px) | {r['simulation_s_per_case']:.2f} |"
+        )
         lines.append(f"| register, {tier} | {r['registration_s_per_case']:.2f} |")
     busi = results.get("busi")
     if busi:
@@ -154,11 +199,14 @@ def write_readme(results: dict) -> None:
             lines.append(f"|  skipped because: {reason} | |")
     lines += ["", "## Worst cases", ""]
     for tier in TIERS:
-        lines.append(f"**{tier}**: " + "; ".join(
-            f"{w['case_id']} Dice {w['dice']}, boundary {w['boundary_error_mm']} mm, {w['fragments']} fragments"
-            + (", serial section" if w["serial_section"] else "")
-            for w in results["tiers"][tier]["worst_cases"]
-        ))
+        lines.append(
+            f"**{tier}**: "
+            + "; ".join(
+                f"{w['case_id']} Dice {w['dice']}, boundary {w['boundary_error_mm']} mm, {w['fragments']} fragments"
+                + (", serial section" if w["serial_section"] else "")
+                for w in results["tiers"][tier]["worst_cases"]
+            )
+        )
         lines.append("")
     lines += [
         "A boundary error is measured in whole ultrasound pixels along the tract (0.15 mm here): a",
@@ -175,9 +223,13 @@ def main() -> None:
     parser.add_argument("--cases", type=int, default=50, help="cases per tier")
     parser.add_argument("--seed", type=int, default=2024)
     parser.add_argument("--workers", type=int, default=1)
-    parser.add_argument("--work-dir", type=Path, default=Path(".cache/bus_seg/simulation_registration"))
+    parser.add_argument(
+        "--work-dir", type=Path, default=Path(".cache/bus_seg/simulation_registration")
+    )
     parser.add_argument("--no-busi", action="store_true", help="skip the BUSI timing run")
-    parser.add_argument("--busi-limit", type=int, default=None, help="BUSI images to simulate (all)")
+    parser.add_argument(
+        "--busi-limit", type=int, default=None, help="BUSI images to simulate (all)"
+    )
     args = parser.parse_args()
     work = args.work_dir
     shutil.rmtree(work, ignore_errors=True)
@@ -193,11 +245,19 @@ def main() -> None:
     }
     for tier in TIERS:
         results["tiers"][tier] = run_tier(tier, args.cases, args.seed, work, args.workers)
-        print(tier, json.dumps({k: v for k, v in results["tiers"][tier].items() if k != "worst_cases"}, default=float))
+        print(
+            tier,
+            json.dumps(
+                {k: v for k, v in results["tiers"][tier].items() if k != "worst_cases"},
+                default=float,
+            ),
+        )
     if not args.no_busi:
         results["busi"] = time_busi(work, args.seed, args.workers, args.busi_limit)
         print("busi", results["busi"])
-    (HERE / "results.json").write_text(json.dumps(results, indent=2, default=float) + "\n", encoding="utf-8")
+    (HERE / "results.json").write_text(
+        json.dumps(results, indent=2, default=float) + "\n", encoding="utf-8"
+    )
     write_readme(results)
     if not all(results["tiers"][t]["meets_target"] for t in TIERS):
         print("some tier missed its target; see README.md", file=sys.stderr)

@@ -12,7 +12,9 @@ from bus_seg.errors import InputError
 from bus_seg.io.images import write_png
 
 
-def write_case(folder: Path, name: str, masks: list[np.ndarray], size: tuple[int, int] = (20, 30)) -> None:
+def write_case(
+    folder: Path, name: str, masks: list[np.ndarray], size: tuple[int, int] = (20, 30)
+) -> None:
     rgb = np.random.default_rng(0).integers(0, 255, (*size, 3), dtype=np.uint8)
     write_png(folder / f"{name}.png", rgb)
     for i, mask in enumerate(masks):

@@ -11,7 +11,9 @@ from bus_seg.data.splits import split_by_patient
 from bus_seg.errors import ConfigError, InputError
 
 
-def make_samples(n_patients: int, per_patient: int = 2, fixed: dict[str, str] | None = None) -> list[SegmentationSample]:
+def make_samples(
+    n_patients: int, per_patient: int = 2, fixed: dict[str, str] | None = None
+) -> list[SegmentationSample]:
     fixed = fixed or {}
     return [
         SegmentationSample(
@@ -67,7 +69,9 @@ def test_patient_in_two_fixed_splits_is_refused() -> None:
         split_by_patient(samples)
 
 
-@pytest.mark.parametrize("kwargs", [{"fractions": (0.5, 0.5)}, {"num_folds": 5, "fold": 5}, {"num_folds": 1, "fold": 0}])
+@pytest.mark.parametrize(
+    "kwargs", [{"fractions": (0.5, 0.5)}, {"num_folds": 5, "fold": 5}, {"num_folds": 1, "fold": 0}]
+)
 def test_bad_split_settings(kwargs: dict) -> None:
     with pytest.raises(ConfigError, match="data\\."):
         split_by_patient(make_samples(10), **kwargs)

@@ -404,8 +404,22 @@ def test_tile_shape_and_banded_reduced_read_equal_the_whole_read(tmp_path: Path)
 
     base = rgb_image(700, 900)
     tiled, striped = tmp_path / "tiled.tif", tmp_path / "striped.tif"
-    tifffile.imwrite(tiled, base, tile=(64, 64), photometric="rgb", resolution=(1e4, 1e4), resolutionunit="CENTIMETER")
-    tifffile.imwrite(striped, base, rowsperstrip=50, photometric="rgb", resolution=(1e4, 1e4), resolutionunit="CENTIMETER")
+    tifffile.imwrite(
+        tiled,
+        base,
+        tile=(64, 64),
+        photometric="rgb",
+        resolution=(1e4, 1e4),
+        resolutionunit="CENTIMETER",
+    )
+    tifffile.imwrite(
+        striped,
+        base,
+        rowsperstrip=50,
+        photometric="rgb",
+        resolution=(1e4, 1e4),
+        resolutionunit="CENTIMETER",
+    )
     with open_wsi(tiled) as wsi:
         assert wsi.tile_shape(0) == (64, 64)
         for block, roi in [(4, None), (3, (10, 20, 500, 650)), (1, (0, 0, 900, 700))]:
@@ -415,7 +429,9 @@ def test_tile_shape_and_banded_reduced_read_equal_the_whole_read(tmp_path: Path)
             np.testing.assert_array_equal(banded, whole)
     with open_wsi(striped) as wsi:
         assert wsi.tile_shape(0) == (50, 900)
-        np.testing.assert_array_equal(wsi.read_reduced(0, 5, band_pixels=10_000)[0], block_mean(base, 5))
+        np.testing.assert_array_equal(
+            wsi.read_reduced(0, 5, band_pixels=10_000)[0], block_mean(base, 5)
+        )
     png = tmp_path / "slide.png"
     Image.fromarray(base).save(png)
     with open_wsi(png, mpp=1.0) as wsi:

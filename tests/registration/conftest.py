@@ -85,7 +85,11 @@ def geometry_specs() -> list[CaseSpec]:
         ),
         CaseSpec(  # a short piece wider than long: its length is along the core's axis
             "wide_piece",
-            [FragmentSpec(4000), FragmentSpec(700, width_um=1300, gap_um=300), FragmentSpec(3000, gap_um=300)],
+            [
+                FragmentSpec(4000),
+                FragmentSpec(700, width_um=1300, gap_um=300),
+                FragmentSpec(3000, gap_um=300),
+            ],
             [(4000, 4700), (6000, 7000)],
             tract=(20.0, 100.0, 200.0, 60.0),
             mpp=5.0,

@@ -128,10 +128,15 @@ class _Piece:
     def frame_polygon(self, a0: float, a1: float, c0: float, c1: float) -> np.ndarray:
         """Corners (µm) of the region ``a0..a1`` along (from the proximal end), ``c0..c1`` across."""
         return np.array(
-            [self.start + a * self.direction + c * self.normal for a, c in ((a0, c0), (a1, c0), (a1, c1), (a0, c1))]
+            [
+                self.start + a * self.direction + c * self.normal
+                for a, c in ((a0, c0), (a1, c0), (a1, c1), (a0, c1))
+            ]
         )
 
-    def fill(self, box: tuple[float, float, float, float], mpp: float, shape: tuple[int, int]) -> np.ndarray:
+    def fill(
+        self, box: tuple[float, float, float, float], mpp: float, shape: tuple[int, int]
+    ) -> np.ndarray:
         """Pixels whose centres lie in the frame box ``(a0, a1, c0, c1)`` (µm; corner origin)."""
         a0, a1, c0, c1 = box
         corners = self.frame_polygon(a0, a1, c0, c1) / mpp
@@ -177,7 +182,9 @@ def write_case(spec: CaseSpec, folder: Path) -> dict[str, object]:
     height0, width0 = (int(math.ceil(v / spec.mpp)) for v in slide_um[::-1])
     tissue = np.zeros((height0, width0), dtype=bool)
     for piece in pieces:
-        tissue |= piece.fill((0, piece.length, -piece.width / 2, piece.width / 2), spec.mpp, tissue.shape)
+        tissue |= piece.fill(
+            (0, piece.length, -piece.width / 2, piece.width / 2), spec.mpp, tissue.shape
+        )
     cancer_boxes, hole_boxes, partial_boxes = _cancer_boxes(spec, pieces)
     cancer = np.zeros_like(tissue)
     for piece, box in cancer_boxes + partial_boxes:
@@ -194,7 +201,9 @@ def write_case(spec: CaseSpec, folder: Path) -> dict[str, object]:
         decoy_top = height0
         extra = np.full((int(2000 / spec.mpp), width0, 3), 245, dtype=np.uint8)
         decoy = np.zeros(extra.shape[:2], bool)
-        decoy[int(600 / spec.mpp) : int(1600 / spec.mpp), int(500 / spec.mpp) : int(width0 * 0.6)] = True
+        decoy[
+            int(600 / spec.mpp) : int(1600 / spec.mpp), int(500 / spec.mpp) : int(width0 * 0.6)
+        ] = True
         extra[decoy] = (150, 60, 150)
         rgb = np.concatenate([rgb, extra])
         roi = (0, 0, width0, decoy_top)
@@ -213,7 +222,9 @@ def write_case(spec: CaseSpec, folder: Path) -> dict[str, object]:
         "label_path": f"{spec.case_id}/truth.png",
     }
     row.update(_write_wsi(spec, folder, rgb))
-    row["annotation_path"] = _write_annotation(spec, folder, rgb.shape[:2], cancer_polys, hole_polys, partial_polys, cancer, pieces)
+    row["annotation_path"] = _write_annotation(
+        spec, folder, rgb.shape[:2], cancer_polys, hole_polys, partial_polys, cancer, pieces
+    )
     speckle = rng.rayleigh(45.0, spec.us_shape).clip(0, 255).astype(np.uint8)
     write_png(folder / "us.png", speckle)
     write_png(folder / "truth.png", strip_truth(spec))
@@ -241,9 +252,7 @@ def _layout(spec: CaseSpec) -> tuple[list[_Piece], tuple[float, float]]:
         extent = fragment.length_um * math.cos(tilt) + fragment.width_um * abs(math.sin(tilt))
         position += fragment.gap_um
         centre = (position + extent / 2) * axis + fragment.shift_um * normal
-        direction = np.array(
-            [math.cos(angle + tilt), math.sin(angle + tilt)]
-        )
+        direction = np.array([math.cos(angle + tilt), math.sin(angle + tilt)])
         pieces.append(_Piece(centre, direction, fragment.length_um, fragment.width_um, offset))
         position += extent
         offset += fragment.length_um
@@ -282,7 +291,9 @@ def _cancer_boxes(spec: CaseSpec, pieces: list[_Piece]) -> tuple[list, list, lis
     return cancer, holes, partial
 
 
-def _stain(tissue: np.ndarray, cancer: np.ndarray, spec: CaseSpec, rng: np.random.Generator) -> np.ndarray:
+def _stain(
+    tissue: np.ndarray, cancer: np.ndarray, spec: CaseSpec, rng: np.random.Generator
+) -> np.ndarray:
     """H&E-like colours with noise; optional debris specks."""
     shape = tissue.shape
     rgb = np.empty((*shape, 3), dtype=np.float32)
@@ -319,7 +330,10 @@ def _write_wsi(spec: CaseSpec, folder: Path, rgb: np.ndarray) -> dict[str, objec
     image = Image.fromarray(rgb)
     while min(levels[-1].shape[:2]) / spec.pyramid_factor >= 64:
         k = len(levels)
-        size = (round(rgb.shape[1] / spec.pyramid_factor**k), round(rgb.shape[0] / spec.pyramid_factor**k))
+        size = (
+            round(rgb.shape[1] / spec.pyramid_factor**k),
+            round(rgb.shape[0] / spec.pyramid_factor**k),
+        )
         levels.append(np.asarray(image.resize(size, Image.Resampling.BOX)))
     with tifffile.TiffWriter(path, ome=True) as writer:
         writer.write(
@@ -328,10 +342,18 @@ def _write_wsi(spec: CaseSpec, folder: Path, rgb: np.ndarray) -> dict[str, objec
             tile=(256, 256),
             photometric="rgb",
             compression="zlib",
-            metadata={"axes": "YXS", "PhysicalSizeX": spec.mpp, "PhysicalSizeXUnit": "µm", "PhysicalSizeY": spec.mpp, "PhysicalSizeYUnit": "µm"},
+            metadata={
+                "axes": "YXS",
+                "PhysicalSizeX": spec.mpp,
+                "PhysicalSizeXUnit": "µm",
+                "PhysicalSizeY": spec.mpp,
+                "PhysicalSizeYUnit": "µm",
+            },
         )
         for level in levels[1:]:
-            writer.write(level, subfiletype=1, tile=(256, 256), photometric="rgb", compression="zlib")
+            writer.write(
+                level, subfiletype=1, tile=(256, 256), photometric="rgb", compression="zlib"
+            )
     return {"wsi_path": f"{spec.case_id}/slide.ome.tif", "wsi_mpp": None}
 
 
@@ -359,7 +381,10 @@ def _write_annotation(
         return {
             "type": "Feature",
             "geometry": {"type": "Polygon", "coordinates": rings},
-            "properties": {"objectType": "annotation", "classification": {"name": name, "color": [200, 0, 0]}},
+            "properties": {
+                "objectType": "annotation",
+                "classification": {"name": name, "color": [200, 0, 0]},
+            },
         }
 
     features = []
@@ -369,9 +394,13 @@ def _write_annotation(
     features += [feature([ring(p)], "Tumor") for p in partial_polys]
     if spec.other_class:
         for piece in pieces:
-            whole = piece.frame_polygon(-50, piece.length + 50, -piece.width / 2 - 50, piece.width / 2 + 50)
+            whole = piece.frame_polygon(
+                -50, piece.length + 50, -piece.width / 2 - 50, piece.width / 2 + 50
+            )
             features.append(feature([ring(whole)], "Stroma"))
-    (folder / "annotation.geojson").write_text(json.dumps({"type": "FeatureCollection", "features": features}))
+    (folder / "annotation.geojson").write_text(
+        json.dumps({"type": "FeatureCollection", "features": features})
+    )
     return f"{spec.case_id}/annotation.geojson"
 
 

@@ -35,13 +35,17 @@ ROW_OF_THREE = boxes((40, 200), (10, 30, 5, 55), (12, 28, 70, 110), (10, 30, 130
     ("proximal_end", "transpose", "first_length"),
     [("left", False, 500), ("right", False, 600), ("top", True, 500), ("bottom", True, 600)],
 )
-def test_fragments_are_ordered_from_the_proximal_end(proximal_end: str, transpose: bool, first_length: float) -> None:
+def test_fragments_are_ordered_from_the_proximal_end(
+    proximal_end: str, transpose: bool, first_length: float
+) -> None:
     mask = ROW_OF_THREE.T if transpose else ROW_OF_THREE
     core = find_fragments(tissue_map(mask), 0.01, proximal_end)
     assert [round(f.length_um) for f in core.fragments][0] == first_length
     assert sorted(round(f.length_um) for f in core.fragments) == [400, 500, 600]
     assert core.total_length_um == pytest.approx(1500.0)
-    np.testing.assert_allclose(core.offsets_um, np.cumsum([0] + [f.length_um for f in core.fragments])[:-1])
+    np.testing.assert_allclose(
+        core.offsets_um, np.cumsum([0] + [f.length_um for f in core.fragments])[:-1]
+    )
     distal = {"left": (1, 0), "right": (-1, 0), "top": (0, 1), "bottom": (0, -1)}[proximal_end]
     assert core.axis @ np.array(distal) == pytest.approx(1.0)
     for fragment in core.fragments:
@@ -76,7 +80,9 @@ def test_tilted_piece_length_is_along_its_own_axis() -> None:
     core = find_fragments(tissue_map(mask, 4.0), 0.001, "left")
     (fragment,) = core.fragments
     assert fragment.length_um == pytest.approx(1200.0, abs=4.0)  # within one grid pixel
-    assert np.degrees(np.arctan2(fragment.direction[1], fragment.direction[0])) == pytest.approx(12.0, abs=0.5)
+    assert np.degrees(np.arctan2(fragment.direction[1], fragment.direction[0])) == pytest.approx(
+        12.0, abs=0.5
+    )
 
 
 def test_overlapping_fragments_are_a_warning() -> None:
@@ -126,7 +132,9 @@ def test_fit_tract_maps_the_core_ends_to_the_segment_ends() -> None:
     t_last = mapping.fragment_transform(last, core.offsets_um[-1])
     np.testing.assert_allclose(t_first.TransformPoint(tuple(proximal)), first.start_um, atol=1e-6)
     np.testing.assert_allclose(
-        t_last.TransformPoint(tuple(distal)), last.start_um + last.length_um * last.direction, atol=1e-6
+        t_last.TransformPoint(tuple(distal)),
+        last.start_um + last.length_um * last.direction,
+        atol=1e-6,
     )
     # the tract's normal turns onto the fragment's normal, at the same scale
     side = proximal + tract.normal * 0.1
@@ -174,7 +182,9 @@ def test_tissue_detection_keeps_pale_stroma_with_dark_tumour() -> None:
 def test_saturation_method_and_fixed_threshold() -> None:
     rgb = np.full((50, 50, 3), 240, dtype=np.uint8)
     rgb[10:40, 10:40] = (200, 120, 180)
-    mask, threshold = detect_tissue(rgb, RegistrationSettings(tissue_method="saturation", tissue_threshold=0.2))
+    mask, threshold = detect_tissue(
+        rgb, RegistrationSettings(tissue_method="saturation", tissue_threshold=0.2)
+    )
     assert threshold == 0.2
     np.testing.assert_array_equal(mask, boxes((50, 50), (10, 40, 10, 40)))
 

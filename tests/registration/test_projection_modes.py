@@ -56,7 +56,9 @@ def test_area_projection_agrees_with_the_profile_for_full_width_cancer(tmp_path:
 
 
 @pytest.mark.parametrize("anchor", ["proximal", "distal"])
-def test_physical_placement_uses_the_corrected_length_from_the_anchor(tmp_path: Path, anchor: str) -> None:
+def test_physical_placement_uses_the_corrected_length_from_the_anchor(
+    tmp_path: Path, anchor: str
+) -> None:
     spec = small_spec(
         f"physical_{anchor}",
         fragments=[FragmentSpec(5000), FragmentSpec(3000, gap_um=400)],

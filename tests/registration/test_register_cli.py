@@ -36,7 +36,9 @@ def compose_register(*overrides: str):
         GlobalHydra.instance().clear()
 
 
-@pytest.mark.parametrize("option", ["fit_tract_profile", "fit_tract_area", "physical", "auto_needle"])
+@pytest.mark.parametrize(
+    "option", ["fit_tract_profile", "fit_tract_area", "physical", "auto_needle"]
+)
 def test_register_config_composes_with_every_option(option: str) -> None:
     cfg = compose_register(f"registration={option}", "manifest=m.csv", "out_dir=o")
     assert cfg.workers == 1 and cfg.use_cache is True and cfg.strict is False
@@ -48,10 +50,18 @@ def test_missing_manifest_is_a_config_error() -> None:
         register_from_config(compose_register("out_dir=o"))
 
 
-def test_cli_writes_the_outputs_and_exits_1_when_a_case_failed(cohort: Path, tmp_path: Path) -> None:
+def test_cli_writes_the_outputs_and_exits_1_when_a_case_failed(
+    cohort: Path, tmp_path: Path
+) -> None:
     out_dir = tmp_path / "registered"
     done = subprocess.run(
-        [*REGISTER, f"manifest={cohort}", f"out_dir={out_dir}", "progress=false", "registration=physical"],
+        [
+            *REGISTER,
+            f"manifest={cohort}",
+            f"out_dir={out_dir}",
+            "progress=false",
+            "registration=physical",
+        ],
         cwd=tmp_path,
         capture_output=True,
         text=True,
@@ -69,7 +79,12 @@ def test_cli_writes_the_outputs_and_exits_1_when_a_case_failed(cohort: Path, tmp
 
 def test_cli_reports_bad_settings_cleanly(cohort: Path, tmp_path: Path) -> None:
     done = subprocess.run(
-        [*REGISTER, f"manifest={cohort}", f"out_dir={tmp_path / 'o'}", "registration.profile_threshold=2"],
+        [
+            *REGISTER,
+            f"manifest={cohort}",
+            f"out_dir={tmp_path / 'o'}",
+            "registration.profile_threshold=2",
+        ],
         cwd=tmp_path,
         capture_output=True,
         text=True,

@@ -20,7 +20,9 @@ from bus_seg.registration import register_cohort
 def copy_case(root: Path, good: dict, case_id: str, **changes) -> dict:
     """A manifest row that reuses the good case's files (copied) with ``changes``."""
     shutil.copytree(root / "good", root / case_id)
-    row = {k: (v.replace("good/", f"{case_id}/") if isinstance(v, str) else v) for k, v in good.items()}
+    row = {
+        k: (v.replace("good/", f"{case_id}/") if isinstance(v, str) else v) for k, v in good.items()
+    }
     row.update({"case_id": case_id, "patient_id": f"p_{case_id}", **changes})
     return row
 
@@ -49,8 +51,11 @@ def bad_cohort(tmp_path_factory: pytest.TempPathFactory):
     )
     rows.append(copy_case(root, good, "annotation_outside"))
     far = [[1e6, 1e6], [1e6 + 50, 1e6], [1e6 + 50, 1e6 + 50], [1e6, 1e6]]
-    feature = {"type": "Feature", "geometry": {"type": "Polygon", "coordinates": [far]},
-               "properties": {"classification": {"name": "Tumor"}}}
+    feature = {
+        "type": "Feature",
+        "geometry": {"type": "Polygon", "coordinates": [far]},
+        "properties": {"classification": {"name": "Tumor"}},
+    }
     (root / "annotation_outside" / "annotation.geojson").write_text(
         json.dumps({"type": "FeatureCollection", "features": [feature]})
     )

@@ -86,7 +86,9 @@ def test_label_settings_and_inputs_invalidate(cohort: Path, tmp_path: Path) -> N
         "c2": False,
         "c3": True,
     }
-    fresh = register_cohort(cohort, out, {"profile_threshold": 0.4}, progress=False, use_cache=False)
+    fresh = register_cohort(
+        cohort, out, {"profile_threshold": 0.4}, progress=False, use_cache=False
+    )
     assert not fresh.report["cached"].any()
 
 

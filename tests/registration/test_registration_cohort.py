@@ -29,7 +29,9 @@ def test_every_case_registers_with_a_report_row(geometry_cohort: RegisteredCohor
 
 
 @pytest.mark.parametrize("case_id", CASE_IDS)
-def test_strip_follows_the_rectangle_rule_exactly(geometry_cohort: RegisteredCohort, case_id: str) -> None:
+def test_strip_follows_the_rectangle_rule_exactly(
+    geometry_cohort: RegisteredCohort, case_id: str
+) -> None:
     spec = geometry_cohort.specs[case_id]
     labels = read_label_map(geometry_cohort.out_dir / "labels" / f"{case_id}.png")
     truth = strip_truth(spec)
@@ -57,7 +59,9 @@ def test_report_values_match_the_geometry(geometry_cohort: RegisteredCohort, cas
     row = geometry_cohort.result.report.set_index("case_id").loc[case_id]
     assert row["n_fragments"] == len(spec.fragments)
     # lengths are measured on a 4-6 µm grid: a pixel or two per fragment
-    assert row["tissue_length_um"] == pytest.approx(spec.total_length_um, abs=2.5 * 6 * len(spec.fragments))
+    assert row["tissue_length_um"] == pytest.approx(
+        spec.total_length_um, abs=2.5 * 6 * len(spec.fragments)
+    )
     assert row["tract_length_mm"] == pytest.approx(tract_of(spec).length_mm)
     assert row["scale_wsi_to_us"] == pytest.approx(
         tract_of(spec).length_mm * 1000 / spec.total_length_um, rel=0.005
@@ -65,7 +69,9 @@ def test_report_values_match_the_geometry(geometry_cohort: RegisteredCohort, cas
     assert row["dice_vs_reference"] >= 0.98
     assert row["boundary_error_mm_vs_reference"] <= 0.1
     truth = strip_truth(spec)
-    assert row["cancer_fraction"] == pytest.approx((truth == 1).sum() / (truth != 255).sum(), abs=0.02)
+    assert row["cancer_fraction"] == pytest.approx(
+        (truth == 1).sum() / (truth != 255).sum(), abs=0.02
+    )
 
 
 def test_debris_is_dropped_and_counted(geometry_cohort: RegisteredCohort) -> None:

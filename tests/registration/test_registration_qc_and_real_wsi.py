@@ -36,7 +36,9 @@ def test_qc_picture_is_a_png_with_both_panels(tmp_path: Path) -> None:
     ("name", "mpp"),
     [("cmu_small_region.svs", None), ("tcga-cr-7395-01a-01-ts1.svs", 0.5)],  # tcga has no MPP
 )
-def test_tissue_is_found_on_the_real_slides(shared_data: Path, name: str, mpp: float | None) -> None:
+def test_tissue_is_found_on_the_real_slides(
+    shared_data: Path, name: str, mpp: float | None
+) -> None:
     settings = RegistrationSettings()
     with open_wsi(shared_data / "wsi" / name, mpp) as wsi:
         tissue = read_tissue_map(wsi, None, settings)

@@ -15,7 +15,15 @@ from bus_seg.cli.simulate import run
 def test_run_prints_a_summary(tmp_path: Path) -> None:
     GlobalHydra.instance().clear()
     with initialize_config_module(config_module="bus_seg.conf", version_base="1.3"):
-        cfg = compose("simulate", overrides=[f"out_dir={tmp_path / 'c'}", "num_cases=2", "progress=false", "simulation=easy"])
+        cfg = compose(
+            "simulate",
+            overrides=[
+                f"out_dir={tmp_path / 'c'}",
+                "num_cases=2",
+                "progress=false",
+                "simulation=easy",
+            ],
+        )
     GlobalHydra.instance().clear()
     text = run(cfg)
     assert "cases written: 2" in text and "difficulty: easy" in text and "s per case" in text
@@ -24,7 +32,13 @@ def test_run_prints_a_summary(tmp_path: Path) -> None:
 
 
 def test_bad_option_exits_cleanly(tmp_path: Path) -> None:
-    command = [sys.executable, "-m", "bus_seg.cli.simulate", f"out_dir={tmp_path / 'c'}", "faults.fragments=[0,3]"]
+    command = [
+        sys.executable,
+        "-m",
+        "bus_seg.cli.simulate",
+        f"out_dir={tmp_path / 'c'}",
+        "faults.fragments=[0,3]",
+    ]
     done = subprocess.run(command, capture_output=True, text=True, cwd=tmp_path, timeout=120)
     assert done.returncode == 2
     assert "faults.fragments" in done.stderr and "Traceback" not in done.stderr

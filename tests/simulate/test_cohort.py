@@ -61,7 +61,9 @@ def test_every_file_is_consistent(small_cohort: Path) -> None:
         assert (x, y, x + w - 1, y + h - 1) == (cols.min(), rows.min(), cols.max(), rows.max())
         assert set(np.unique(labels)) == {0, 1, 255} and set(np.unique(lesion)) <= {0, 1}
         x0, y0, x1, y1 = record.tract
-        strip = strip_mask(labels.shape, (x0, y0), (x1, y1), record.core_diameter_mm / record.us_spacing_mm)
+        strip = strip_mask(
+            labels.shape, (x0, y0), (x1, y1), record.core_diameter_mm / record.us_spacing_mm
+        )
         assert np.array_equal(labels != 255, strip)
         # the reference's cancer lies mostly on the lesion
         assert lesion[labels == 1].mean() > 0.8 and lesion[labels == 0].mean() < 0.2
@@ -99,7 +101,9 @@ def test_record_and_summary(small_cohort: Path, small_settings: dict) -> None:
     record = read_record(small_cohort.parent)
     assert record["settings_hash"] and len(record["cases"]) == small_settings["num_cases"]
     case = next(iter(record["cases"].values()))
-    assert {"fragments", "shrinkage", "wsi_format", "annotation_format", "serial_section"} <= set(case)
+    assert {"fragments", "shrinkage", "wsi_format", "annotation_format", "serial_section"} <= set(
+        case
+    )
     text = format_summary(record)
     assert "cases written: 4" in text and "fragments per core" in text and "WSI formats" in text
 
@@ -110,7 +114,11 @@ def test_same_seed_same_files_other_seed_other_files(tmp_path: Path) -> None:
     c = simulate_cohort(tmp_path / "c", {**TINY, "seed": 12}, progress=False).parent
     assert _hashes(a) == _hashes(b)
     hashes_c = _hashes(c)
-    assert all(hashes_c.get(name) != digest for name, digest in _hashes(a).items() if name.startswith(("us/", "wsi/")))
+    assert all(
+        hashes_c.get(name) != digest
+        for name, digest in _hashes(a).items()
+        if name.startswith(("us/", "wsi/"))
+    )
 
 
 def test_ensure_cohort_reuses_until_settings_change(tmp_path: Path) -> None:
@@ -159,26 +167,43 @@ def _mask_folder(root: Path) -> Path:
     tiny[120:122, 120:122] = True
     border = np.zeros((256, 256), dtype=bool)
     border[100:110, 0:4] = True
-    masks = {"good (1)": phantom.lesion_mask, "empty (2)": np.zeros((256, 256), bool), "tiny (3)": tiny, "edge (4)": border}
+    masks = {
+        "good (1)": phantom.lesion_mask,
+        "empty (2)": np.zeros((256, 256), bool),
+        "tiny (3)": tiny,
+        "edge (4)": border,
+    }
     for name, mask in masks.items():
         Image.fromarray(rgb).save(folder / f"{name}.png")
         Image.fromarray(mask).save(folder / f"{name}_mask.png")  # 1-bit, like BUSI
     half = phantom.lesion_mask.copy()
     half[:, :128] = False
-    Image.fromarray(np.where(half[..., None], 255, 0).repeat(4, axis=2).astype(np.uint8)).save(folder / "good (1)_mask_1.png")
+    Image.fromarray(np.where(half[..., None], 255, 0).repeat(4, axis=2).astype(np.uint8)).save(
+        folder / "good (1)_mask_1.png"
+    )
     return root / "busi"
 
 
 def test_mask_folder_skips_unusable_images_with_reasons(tmp_path: Path) -> None:
     root = _mask_folder(tmp_path)
-    settings = {"source": {"kind": "mask_folder", "path": str(root), "assumed_spacing_mm": 0.15}, "tract": {"attempts": 60}}
+    settings = {
+        "source": {"kind": "mask_folder", "path": str(root), "assumed_spacing_mm": 0.15},
+        "tract": {"attempts": 60},
+    }
     manifest = simulate_cohort(tmp_path / "out", settings, progress=False)
     records = read_manifest(manifest).records
     assert [r.case_id for r in records] == ["good_1"]
-    assert records[0].us_spacing_mm == 0.15 and records[0].extra["source_image"] == "malignant/good (1).png"
+    assert (
+        records[0].us_spacing_mm == 0.15
+        and records[0].extra["source_image"] == "malignant/good (1).png"
+    )
     record = read_record(manifest.parent)
     reasons = {s["source_image"]: s["reason"] for s in record["skipped"]}
-    assert reasons.keys() == {"malignant/empty (2).png", "malignant/tiny (3).png", "malignant/edge (4).png"}
+    assert reasons.keys() == {
+        "malignant/empty (2).png",
+        "malignant/tiny (3).png",
+        "malignant/edge (4).png",
+    }
     assert "no lesion" in reasons["malignant/empty (2).png"]
     assert "too small" in reasons["malignant/tiny (3).png"]
     assert "border" in reasons["malignant/edge (4).png"]
@@ -200,7 +225,9 @@ def test_no_usable_image_is_an_error(tmp_path: Path) -> None:
 @pytest.mark.slow
 def test_workers_do_not_change_the_files(tmp_path: Path) -> None:
     serial = simulate_cohort(tmp_path / "one", {**TINY, "num_cases": 3}, progress=False).parent
-    parallel = simulate_cohort(tmp_path / "two", {**TINY, "num_cases": 3}, progress=False, workers=2).parent
+    parallel = simulate_cohort(
+        tmp_path / "two", {**TINY, "num_cases": 3}, progress=False, workers=2
+    ).parent
     assert _hashes(serial) == _hashes(parallel)
 
 

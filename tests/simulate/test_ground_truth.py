@@ -46,7 +46,10 @@ def test_profile_closes_gaps_and_maps_fractions() -> None:
     profile = tissue_profile(_two_fragments(), forward=(1.0, 0.0))
     assert profile.fragment_lengths_px == pytest.approx((60.0, 60.0))
     cancer = profile.cancer_fraction >= 0.5
-    assert np.flatnonzero(np.diff(cancer.astype(int))).tolist() == [29, 74]  # cancer for l in [30, 75)
+    assert np.flatnonzero(np.diff(cancer.astype(int))).tolist() == [
+        29,
+        74,
+    ]  # cancer for l in [30, 75)
     labels = reference_labels((40, 160), (10.0, 20.0), (130.0, 20.0), 6.0, profile)
     assert set(np.unique(labels)) == {0, 1, 255}
     assert np.array_equal(labels != 255, strip_mask((40, 160), (10.0, 20.0), (130.0, 20.0), 6.0))
@@ -71,13 +74,19 @@ def _simulated_case(seed: int, difficulty: str):
     phantom = render_phantom(sample_anatomy(phantom_settings, rng), phantom_settings, rng)
     sp = phantom.spacing_mm
     tract = choose_tract(phantom.lesion_mask, phantom.field, sp, TractSettings(), rng)
-    layout = build_layout(tract.length_px * sp, tract.diameter_mm, FaultSettings.preset(difficulty), 4.0, 0.5, rng)
-    mapping = CoreToUltrasound(tract.p0, tract.p1, tract.diameter_mm / sp, layout.length_um, layout.width_um)
+    layout = build_layout(
+        tract.length_px * sp, tract.diameter_mm, FaultSettings.preset(difficulty), 4.0, 0.5, rng
+    )
+    mapping = CoreToUltrasound(
+        tract.p0, tract.p1, tract.diameter_mm / sp, layout.length_um, layout.width_um
+    )
     rasters = rasterize_slide(layout, mapping, phantom.field)
     return phantom, tract, layout, mapping, rasters
 
 
-@pytest.mark.parametrize(("seed", "difficulty"), [(0, "easy"), (1, "default"), (2, "hard"), (3, "hard")])
+@pytest.mark.parametrize(
+    ("seed", "difficulty"), [(0, "easy"), (1, "default"), (2, "hard"), (3, "hard")]
+)
 def test_reference_agrees_with_where_the_tissue_came_from(seed: int, difficulty: str) -> None:
     """The format's mapping of the slide reproduces the physical truth of the core.
 
@@ -86,14 +95,22 @@ def test_reference_agrees_with_where_the_tissue_came_from(seed: int, difficulty:
     """
     phantom, tract, layout, mapping, rasters = _simulated_case(seed, difficulty)
     diameter_px = tract.diameter_mm / phantom.spacing_mm
-    reference = reference_labels(phantom.image.shape, tract.p0, tract.p1, diameter_px, tissue_profile(rasters, layout.main.direction))
+    reference = reference_labels(
+        phantom.image.shape,
+        tract.p0,
+        tract.p1,
+        diameter_px,
+        tissue_profile(rasters, layout.main.direction),
+    )
     labels = CoreLabels.sample(layout, mapping, phantom.field, 4.0)
     u = np.arange(labels.grid.shape[1]) * labels.step_um
     v = labels.v_low + np.arange(labels.grid.shape[0]) * labels.step_um
     v_min, v_max = layout.edge_limits(u)
     inside = (v[:, None] >= v_min[None, :]) & (v[:, None] <= v_max[None, :])
     truth = (labels.grid & inside).sum(axis=0) / inside.sum(axis=0)
-    physical = reference_labels(phantom.image.shape, tract.p0, tract.p1, diameter_px, TissueProfile(truth, (u[-1],)))
+    physical = reference_labels(
+        phantom.image.shape, tract.p0, tract.p1, diameter_px, TissueProfile(truth, (u[-1],))
+    )
     cancer_ref, cancer_phys = reference == 1, physical == 1
     dice = 2 * (cancer_ref & cancer_phys).sum() / (cancer_ref.sum() + cancer_phys.sum())
     assert dice > (0.99 if difficulty == "easy" else 0.97)

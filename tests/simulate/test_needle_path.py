@@ -43,7 +43,9 @@ def test_tract_meets_the_settings(seed: int) -> None:
 
 def test_lesion_share_along_a_line() -> None:
     mask = _disc(centre=(128, 128), radius=20)
-    share = lesion_along(MaskField(mask), np.array([128.0, 128.0]), np.array([1.0, 0.0]), np.array([0.0, 30.0]), 8.0)
+    share = lesion_along(
+        MaskField(mask), np.array([128.0, 128.0]), np.array([1.0, 0.0]), np.array([0.0, 30.0]), 8.0
+    )
     assert share.tolist() == [1.0, 0.0]
 
 
@@ -56,13 +58,17 @@ def test_empty_mask_is_skipped() -> None:
 def test_tiny_lesion_is_skipped() -> None:
     mask = _disc(radius=1.5)
     with pytest.raises(SkipCase, match="too small"):
-        choose_tract(mask, MaskField(mask), SPACING, TractSettings(attempts=50), np.random.default_rng(0))
+        choose_tract(
+            mask, MaskField(mask), SPACING, TractSettings(attempts=50), np.random.default_rng(0)
+        )
 
 
 def test_lesion_at_the_border_is_skipped() -> None:
     mask = _disc(centre=(2, 128), radius=6)
     with pytest.raises(SkipCase, match="border"):
-        choose_tract(mask, MaskField(mask), SPACING, TractSettings(attempts=50), np.random.default_rng(0))
+        choose_tract(
+            mask, MaskField(mask), SPACING, TractSettings(attempts=50), np.random.default_rng(0)
+        )
 
 
 def test_needle_brightens_its_tract() -> None:

@@ -37,16 +37,18 @@ def test_image_size_type_and_speed() -> None:
 
 def test_mask_is_the_field_at_pixel_centres() -> None:
     phantom = _render(4)
-    assert np.array_equal(rasterize_field(phantom.field, phantom.lesion_mask.shape), phantom.lesion_mask)
+    assert np.array_equal(
+        rasterize_field(phantom.field, phantom.lesion_mask.shape), phantom.lesion_mask
+    )
 
 
 def test_lesion_is_hypoechoic() -> None:
     for seed in range(4):
         phantom = _render(seed)
         inside = ndimage.binary_erosion(phantom.lesion_mask, iterations=3)
-        ring = ndimage.binary_dilation(phantom.lesion_mask, iterations=12) & ~ndimage.binary_dilation(
-            phantom.lesion_mask, iterations=4
-        )
+        ring = ndimage.binary_dilation(
+            phantom.lesion_mask, iterations=12
+        ) & ~ndimage.binary_dilation(phantom.lesion_mask, iterations=4)
         assert phantom.image[inside].mean() < 0.6 * phantom.image[ring].mean()
 
 

@@ -25,7 +25,9 @@ def test_yaml_defaults_equal_python_defaults() -> None:
 
 def test_groups_select_source_and_fault_preset() -> None:
     settings = SimulationSettings.from_config(
-        _compose("source=mask_folder", "source.path=/data/busi", "simulation=hard", "faults.debris=[0,1]")
+        _compose(
+            "source=mask_folder", "source.path=/data/busi", "simulation=hard", "faults.debris=[0,1]"
+        )
     )
     assert settings.source.kind == "mask_folder"
     assert settings.source.path == "/data/busi"
@@ -35,7 +37,9 @@ def test_groups_select_source_and_fault_preset() -> None:
 
 
 def test_plain_mapping_with_shorthands() -> None:
-    settings = SimulationSettings.from_config({"source": "phantom", "num_cases": 60, "seed": 7, "difficulty": "easy"})
+    settings = SimulationSettings.from_config(
+        {"source": "phantom", "num_cases": 60, "seed": 7, "difficulty": "easy"}
+    )
     assert (settings.num_cases, settings.seed, settings.difficulty) == (60, 7, "easy")
     assert settings.faults == FaultSettings.preset("easy")
 
@@ -48,7 +52,9 @@ def test_presets_grow_harder() -> None:
 
 
 def test_hash_follows_settings() -> None:
-    assert SimulationSettings().settings_hash() == SimulationSettings.from_config({}).settings_hash()
+    assert (
+        SimulationSettings().settings_hash() == SimulationSettings.from_config({}).settings_hash()
+    )
     assert SimulationSettings().settings_hash() != SimulationSettings(seed=1).settings_hash()
 
 
@@ -93,7 +99,9 @@ def test_bad_settings_name_the_option(config: dict, option: str) -> None:
 
 def test_scan_mpp_needs_a_whole_ratio_and_the_scanner_formats() -> None:
     scanner = {"svs": 0.5, "ome_tiff": 0.5}
-    settings = SimulationSettings.from_config({"wsi": {"mpp": 2.0, "scan_mpp": 0.25, "formats": scanner}})
+    settings = SimulationSettings.from_config(
+        {"wsi": {"mpp": 2.0, "scan_mpp": 0.25, "formats": scanner}}
+    )
     assert settings.wsi.scan_mpp == 0.25 and settings.wsi.formats["tiff"] == 0.0
     with pytest.raises(ConfigError, match="wsi.scan_mpp.*whole number"):
         SimulationSettings.from_config({"wsi": {"mpp": 2.0, "scan_mpp": 0.3, "formats": scanner}})

@@ -19,16 +19,30 @@ def slide() -> np.ndarray:
     rows, cols = np.mgrid[0:512, 0:1024]
     rgb = np.full((512, 1024, 3), 240, dtype=np.uint8)
     tissue = (rows > 100) & (rows < 400) & (cols > 100) & (cols < 900)
-    rgb[tissue] = np.stack([150 + 50 * np.sin(cols / 30.0), 100 + 40 * np.cos(rows / 20.0), 180 + 0 * rows], -1)[tissue]
+    rgb[tissue] = np.stack(
+        [150 + 50 * np.sin(cols / 30.0), 100 + 40 * np.cos(rows / 20.0), 180 + 0 * rows], -1
+    )[tissue]
     return rgb
 
 
 @pytest.mark.parametrize("fmt", ["ome_tiff", "tiff"])
 @pytest.mark.parametrize(("compression", "downsample"), [("jpeg", 2), ("zlib", 4), ("none", 2)])
-def test_tiff_formats_round_trip(tmp_path: Path, slide: np.ndarray, fmt: str, compression: str, downsample: int) -> None:
-    path = write_wsi(tmp_path / f"s{WSI_SUFFIXES[fmt]}", slide, 0.5, fmt, downsample=downsample, compression=compression, file_uuid="0" * 32)
+def test_tiff_formats_round_trip(
+    tmp_path: Path, slide: np.ndarray, fmt: str, compression: str, downsample: int
+) -> None:
+    path = write_wsi(
+        tmp_path / f"s{WSI_SUFFIXES[fmt]}",
+        slide,
+        0.5,
+        fmt,
+        downsample=downsample,
+        compression=compression,
+        file_uuid="0" * 32,
+    )
     with open_wsi(path) as wsi:
-        assert wsi.mpp == 0.5 and wsi.mpp_source == ("ome" if fmt == "ome_tiff" else "tiff-resolution")
+        assert wsi.mpp == 0.5 and wsi.mpp_source == (
+            "ome" if fmt == "ome_tiff" else "tiff-resolution"
+        )
         assert wsi.level_downsamples == [float(downsample**k) for k in range(wsi.level_count)]
         assert wsi.level_count == len(pyramid(slide, downsample, 128)) >= 2
         level0 = wsi.read_level(0)
@@ -88,7 +102,9 @@ def test_scanned_slides_read_back_with_mpp_levels_and_content(
         else:
             assert tif.is_ome and len(tif.series[0].levels) >= 2
     with open_wsi(path) as wsi:
-        assert wsi.mpp == pytest.approx(mpp) and wsi.mpp_source == ("aperio" if fmt == "svs" else "ome")
+        assert wsi.mpp == pytest.approx(mpp) and wsi.mpp_source == (
+            "aperio" if fmt == "svs" else "ome"
+        )
         assert wsi.level_shapes[0] == (256 * ratio, 512 * ratio)
         assert wsi.level_shapes[1] == (256 * ratio // 4, 512 * ratio // 4)
         # the level at the source's resolution is the source (plus ±3 scanner noise, JPEG)
@@ -97,7 +113,9 @@ def test_scanned_slides_read_back_with_mpp_levels_and_content(
         assert np.abs(reduced.astype(int) - source.astype(int)).mean() < 6
 
 
-def test_scanned_slide_opens_in_openslide_with_mpp_and_levels(tmp_path: Path, slide: np.ndarray) -> None:
+def test_scanned_slide_opens_in_openslide_with_mpp_and_levels(
+    tmp_path: Path, slide: np.ndarray
+) -> None:
     openslide = pytest.importorskip("openslide", reason="OpenSlide is not installed (optional)")
     from bus_seg.io.wsi_writer import write_scanned_slide
 

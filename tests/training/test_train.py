@@ -11,7 +11,13 @@ from omegaconf import open_dict
 from bus_seg.errors import ConfigError
 from bus_seg.training.train import train
 
-FAST = ["data=synthetic", "data.num_images=12", "data.image_size=64", "data.size=64", "data.batch_size=4"]
+FAST = [
+    "data=synthetic",
+    "data.num_images=12",
+    "data.image_size=64",
+    "data.size=64",
+    "data.batch_size=4",
+]
 
 
 def test_fast_dev_run_trains_and_tests(compose_config) -> None:

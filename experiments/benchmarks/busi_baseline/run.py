@@ -25,7 +25,14 @@ METRICS = ("dice", "pixel_acc", "recall")
 
 
 def main(overrides: list[str]) -> None:
-    command = [sys.executable, "-m", "bus_seg.train", "experiment=busi_malignant", f"hydra.run.dir={RUN_DIR}", *overrides]
+    command = [
+        sys.executable,
+        "-m",
+        "bus_seg.train",
+        "experiment=busi_malignant",
+        f"hydra.run.dir={RUN_DIR}",
+        *overrides,
+    ]
     # a fresh run: a checkpoint left by an interrupted benchmark would be resumed automatically
     shutil.rmtree(RUN_DIR, ignore_errors=True)
     start = time.perf_counter()
@@ -48,7 +55,8 @@ def main(overrides: list[str]) -> None:
     }
     write_json_atomic(HERE / "results.json", result)
     rows = "\n".join(
-        f"| {m} | {figures['pooled'][m]:.4f} | {figures['per_image_mean'][m]:.4f} (n={figures['per_image_n'][m]}) |" for m in METRICS
+        f"| {m} | {figures['pooled'][m]:.4f} | {figures['per_image_mean'][m]:.4f} (n={figures['per_image_n'][m]}) |"
+        for m in METRICS
     )
     write_text_atomic(
         HERE / "results.md",

@@ -196,7 +196,9 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--workers", type=int, nargs="+", default=[1, 2])
     parser.add_argument("--threads", type=int, default=2, help="PyTorch threads of this process")
     parser.add_argument("--seed", type=int, default=0, help="simulation seed")
-    parser.add_argument("--core-mm", type=float, default=None, help="core length (default: 8-16 mm)")
+    parser.add_argument(
+        "--core-mm", type=float, default=None, help="core length (default: 8-16 mm)"
+    )
     parser.add_argument("--wsi-mpp", type=float, default=None, help="WSI µm/px (default: 4)")
     return parse_benchmark_args(parser, argv, QUICK, HERE)
 
