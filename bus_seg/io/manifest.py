@@ -184,7 +184,6 @@ class Manifest:
         records: the rows without errors, in file order.
         issues: every error and warning, header issues first, then by row.
         row_count: number of data rows (blank lines not counted).
-        allow_outside_paths: whether paths may leave ``root``.
     """
 
     path: Path
@@ -192,7 +191,6 @@ class Manifest:
     records: list[CaseRecord]
     issues: list[ManifestIssue]
     row_count: int = 0
-    allow_outside_paths: bool = False
 
     @property
     def errors(self) -> list[ManifestIssue]:
@@ -261,7 +259,7 @@ def read_manifest(
         issues.extend(row_issues)
         if record is not None and not any(issue.severity == "error" for issue in row_issues):
             records.append(record)
-    return Manifest(path, root, records, issues, len(parsed), allow_outside_paths)
+    return Manifest(path, root, records, issues, len(parsed))
 
 
 def write_manifest(path: str | Path, rows: Iterable[Mapping[str, object]]) -> Path:
