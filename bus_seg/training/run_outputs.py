@@ -80,6 +80,12 @@ class RunOutputs:
             "data": cfg.data.get("_target_", "").rsplit(".", 1)[-1],
             "image_size": cfg.data.get("image_size"),
             "loss": cfg.loss.get("_target_", "").rsplit(".", 1)[-1] if cfg.get("loss") else None,
+            "regularisers": ", ".join(cfg.loss.get("regularisers") or {})
+            if cfg.get("loss")
+            else None,
+            # training labels: the strip, or weak region knowledge added (not histology)
+            "labels": cfg.data.get("labels"),
+            "weak_labels": cfg.data.get("weak_labels"),
             "optimizer": cfg.optimizer.get("name"),
             "lr": cfg.optimizer.get("lr"),
             "max_epochs": cfg.trainer.get("max_epochs"),
@@ -125,6 +131,7 @@ class RunOutputs:
             epochs_completed=trainer.current_epoch,
             seed=cfg.seed,
             split_seed=cfg.get("data", {}).get("split_seed", cfg.get("data", {}).get("seed")),
+            weak_labels=cfg.get("data", {}).get("weak_labels", "none"),
             task_name=cfg.task_name,
         )
 

@@ -131,3 +131,12 @@ def test_manifest_reads_the_lesion_columns(tmp_path: Path) -> None:
     assert second.lesion_roi is None and second.lesion_mask_path is None
     assert [(i.row, i.column) for i in manifest.errors] == [(3, "lesion_roi")]
     assert "ultrasound pixels" in manifest.errors[0].message
+
+
+def test_runs_with_weak_labels_say_so_in_the_report_settings() -> None:
+    from bus_seg.config import compose_config
+    from bus_seg.training.run_outputs import RunOutputs
+
+    summary = RunOutputs.config_summary(compose_config(["experiment=busi_strip_roi"]))
+    assert summary["weak_labels"] == "lesion_roi" and summary["labels"] == "registered"
+    assert summary["regularisers"] == "compactness, crf, entropy"
