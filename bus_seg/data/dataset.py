@@ -24,8 +24,8 @@ class SegmentationDataset(Dataset):
 
     With ``weak_labels`` (``lesion_roi`` or ``lesion_mask``; training data only), unlabelled
     pixels outside the sample's lesion box or outline become 254 (weak non-cancer, see
-    :data:`~bus_seg.data.samples.WEAK_NEGATIVE_LABEL`) in ``label``; the registered labels
-    themselves are never changed.
+    :data:`~bus_seg.data.samples.WEAK_NEGATIVE_LABEL`) in ``label``, the padding included;
+    the registered labels themselves are never changed.
     """
 
     def __init__(
@@ -43,14 +43,19 @@ class SegmentationDataset(Dataset):
         image = sample.load_image()
         labels = sample.load_labels(image.shape)
         region = sample.weak_region(self.weak_labels, image.shape)
-        if region is not None:
-            outside = (labels == IGNORE_LABEL) & ~region
-            labels = np.where(outside, WEAK_NEGATIVE_LABEL, labels).astype(np.uint8)
         lesion = sample.load_lesion_mask(image.shape)
         lesion_known = lesion is not None
         if lesion is None:
             lesion = np.full(image.shape, IGNORE_LABEL, dtype=np.uint8)
-        out = self.transform(image=image, mask=labels, lesion=lesion)
+        targets = {"mask": labels, "lesion": lesion}
+        if region is not None:
+            targets["region"] = region.astype(np.uint8)
+        out = self.transform(image=image, **targets)
+        if region is not None:
+            # Marked after the transform: padding and rotated-in borders (filled with 255, not 1)
+            # lie outside the region too.
+            outside = (out["mask"] == IGNORE_LABEL) & (out["region"] != 1)
+            out["mask"] = np.where(outside, WEAK_NEGATIVE_LABEL, out["mask"]).astype(np.uint8)
         # LongestMaxSize scaled the image by image_size / longest side; padding keeps the spacing.
         scale = min(out["image"].shape[0] / image.shape[0], out["image"].shape[1] / image.shape[1])
         spacing = sample.spacing_mm / scale if sample.spacing_mm else NO_SPACING

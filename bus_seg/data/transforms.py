@@ -52,7 +52,8 @@ def build_transform(
         std: intensity standard deviation divided by after that.
 
     Returns:
-        An ``A.Compose`` taking ``image`` (H×W uint8), ``mask`` and ``lesion`` (H×W uint8).
+        An ``A.Compose`` taking ``image`` (H×W uint8), ``mask``, and optionally ``lesion`` and
+        ``region`` (H×W uint8, resampled like ``mask``).
     """
     if preset not in PRESETS:
         raise ConfigError(f"data.augment={preset!r} is unknown; choose one of {list(PRESETS)}")
@@ -82,5 +83,5 @@ def build_transform(
             *augment,
             A.Normalize(mean=mean, std=std, max_pixel_value=255.0),
         ],
-        additional_targets={"lesion": "mask"},
+        additional_targets={"lesion": "mask", "region": "mask"},
     )

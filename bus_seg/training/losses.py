@@ -195,7 +195,8 @@ class SegmentationLoss(nn.Module):
     (:mod:`bus_seg.training.regularisers`) speak about the unlabelled pixels of strip labels.
 
     Weak negatives (target 254, from ``data.weak_labels``: outside the lesion box or outline)
-    are not histology: the criterion and the regularisers see them as unlabelled (255), and
+    are not histology: the criterion and the regularisers see them as unlabelled (255), except
+    a regulariser whose ``reads_weak_labels`` is true (:class:`~.regularisers.BoxPrior`), and
     ``weak_weight ·`` their own mean cross-entropy towards non-cancer is added, so that however
     many they are, they do not drown the strip's labels in one mean.
 
@@ -244,6 +245,7 @@ class SegmentationLoss(nn.Module):
             present only when computed), "loss_<name>": each regulariser (unweighted),
             "loss_weak": the weak-negative term (unweighted, when the target has any)}``.
         """
+        raw_target = target
         weak = target == WEAK_NEGATIVE_LABEL
         target = torch.where(weak, IGNORE_INDEX, target)
         parts = {"loss_out": self.criterion(outputs["out"], target)}
@@ -256,7 +258,8 @@ class SegmentationLoss(nn.Module):
                 "loss.regularisers need the input image: call loss(outputs, target, image)"
             )
         for name, term in self.regularisers.items():
-            parts[f"loss_{name}"] = term(outputs["out"], target, image)
+            seen = raw_target if getattr(term, "reads_weak_labels", False) else target
+            parts[f"loss_{name}"] = term(outputs["out"], seen, image)
             total = total + term.weight * parts[f"loss_{name}"]
         if weak.any():
             log_p = outputs["out"].float().log_softmax(dim=1)[:, 1 - CANCER_CLASS]

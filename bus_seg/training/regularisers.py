@@ -15,6 +15,8 @@ those pixels. Every one takes the main output's logits ``N×2×H×W``, the train
   from the strip itself (the length of its cancer run), not from any lesion annotation.
 - :class:`EntropyMinimisation`: confident predictions on unlabelled pixels (Grandvalet &
   Bengio, 2005).
+- :class:`BoxPrior`: with weak region labels (``data.weak_labels``), the lesion crosses every
+  row and column of its box and fills a good part of it (Kervadec et al., MIDL 2020).
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ from torch import nn
 from bus_seg.errors import ConfigError
 
 IGNORE_INDEX = 255
+WEAK_NEGATIVE = 254
 CANCER_CLASS = 1
 
 
@@ -203,3 +206,53 @@ class EntropyMinimisation(nn.Module):
         log_p = logits.float().log_softmax(dim=1)
         entropy = -(log_p.exp() * log_p).sum(dim=1) / math.log(2.0)
         return (entropy * unlabelled).sum() / unlabelled.sum()
+
+
+class BoxPrior(nn.Module):
+    """Tightness and fill of the weak region: the lesion touches every row and column of its box.
+
+    Needs weak region labels (``data.weak_labels``): the target's weak negatives (254) are the
+    outside of each image's lesion box (or outline), so its inside is the pixels that are
+    unlabelled (255) or strip cancer (1). Per image that has weak negatives, with ``p`` the
+    cancer probability inside:
+
+    - *tightness* (Kervadec et al., "Bounding boxes for weakly supervised segmentation: global
+      constraints get close to full supervision", MIDL 2020, with bands one pixel wide): each row
+      and each column of the inside holds at least one pixel of cancer, ``mean relu(1 - Σ p)``;
+    - *fill*: a convex lesion that touches all four sides of its box covers at least half of
+      it, so the mean of ``p`` inside falls short of ``min_fill`` at a cost
+      ``relu(min_fill - mean p) / min_fill``.
+
+    The term is their sum, averaged over the images with weak negatives; 0 when none has any.
+    It receives the target with its weak negatives (:attr:`reads_weak_labels`).
+
+    Args:
+        weight: Factor of this term in the total loss.
+        min_fill: Smallest expected fraction of the box that the lesion covers, in (0, 1].
+    """
+
+    reads_weak_labels = True
+
+    def __init__(self, weight: float = 1.0, min_fill: float = 0.5) -> None:
+        super().__init__()
+        self.weight = _check_weight(weight, "BoxPrior")
+        if not 0 < min_fill <= 1:
+            raise ConfigError(f"BoxPrior min_fill={min_fill} must lie in (0, 1]")
+        self.min_fill = float(min_fill)
+
+    def forward(
+        self, logits: torch.Tensor, target: torch.Tensor, image: torch.Tensor
+    ) -> torch.Tensor:
+        boxed = (target == WEAK_NEGATIVE).flatten(1).any(dim=1)
+        if not boxed.any():
+            return _zero(logits)
+        inside = ((target == IGNORE_INDEX) | (target == CANCER_CLASS))[boxed].float()
+        prob = logits.float().softmax(dim=1)[boxed, CANCER_CLASS] * inside
+        per_image = []
+        for dim in (1, 2):  # rows (sum over columns), then columns (sum over rows)
+            crossed = inside.amax(dim=dim) > 0
+            shortfall = torch.relu(1.0 - prob.sum(dim=dim)) * crossed
+            per_image.append(shortfall.sum(dim=1) / crossed.sum(dim=1).clamp_min(1))
+        fill = prob.sum(dim=(1, 2)) / inside.sum(dim=(1, 2)).clamp_min(1.0)
+        per_image.append(torch.relu(self.min_fill - fill) / self.min_fill)
+        return torch.stack(per_image).sum(dim=0).mean()

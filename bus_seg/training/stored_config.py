@@ -26,7 +26,7 @@ from bus_seg.errors import InputError
 CONFIG_KEY = "bus_seg_config"
 
 LOSS_CLASSES = ("SegmentationLoss", "CrossEntropy", "DiceLoss", "CEDice", "FocalLoss")
-REGULARISER_CLASSES = ("GatedCRFLoss", "CompactnessPrior", "EntropyMinimisation")
+REGULARISER_CLASSES = ("GatedCRFLoss", "CompactnessPrior", "EntropyMinimisation", "BoxPrior")
 ALLOWED_TARGETS: dict[str, frozenset[str]] = {
     "model": frozenset({"bus_seg.models.build_model"}),
     "loss": frozenset(

@@ -47,6 +47,16 @@ def test_lesion_roi_outside_becomes_non_cancer_and_the_strip_is_kept(tmp_path: P
     assert (label[inside & ~on_strip] == 255).all()
 
 
+def test_padding_is_outside_the_region_too(tmp_path: Path) -> None:
+    # The 64×32 image is padded to 64×64 (rows 0..15 and 48..63): with weak labels the padding is
+    # outside the box, so weak non-cancer; without them it stays unlabelled.
+    sample = make_sample(tmp_path, "p", lesion_roi=(18, 8, 16, 14))
+    weak = SegmentationDataset([sample], build_transform("none", W), "lesion_roi")[0]["label"]
+    plain = SegmentationDataset([sample], build_transform("none", W), "none")[0]["label"]
+    for rows in (slice(0, 16), slice(48, 64)):
+        assert (weak[rows] == WEAK_NEGATIVE_LABEL).all() and (plain[rows] == 255).all()
+
+
 def test_lesion_mask_outside_becomes_non_cancer(tmp_path: Path) -> None:
     mask = np.zeros((H, W), dtype=np.uint8)
     mask[10:20, 20:30] = 7  # any non-zero value is lesion

@@ -9,7 +9,12 @@ import torch
 
 from bus_seg.errors import ConfigError
 from bus_seg.training.losses import CrossEntropy, SegmentationLoss
-from bus_seg.training.regularisers import CompactnessPrior, EntropyMinimisation, GatedCRFLoss
+from bus_seg.training.regularisers import (
+    BoxPrior,
+    CompactnessPrior,
+    EntropyMinimisation,
+    GatedCRFLoss,
+)
 
 I = 255  # noqa: E741  (ignore label)
 
@@ -141,6 +146,50 @@ def test_weak_negatives_have_their_own_mean_and_are_unlabelled_for_the_rest() ->
     assert parts["loss"].item() == pytest.approx(total)
 
 
+def test_box_prior_hand_computed_value_and_gradient() -> None:
+    # A 4×4 image whose box is the central 2×2 (the rest weak negatives, 254), p = 0.25 inside.
+    # Rows: each sums to 0.5, shortfall 0.5; columns likewise; fill 0.25 against min_fill 0.5
+    # costs (0.5 - 0.25) / 0.5 = 0.5. Total 0.5 + 0.5 + 0.5 = 1.5.
+    W = 254
+    p = [[0.1, 0.1, 0.1, 0.1], [0.1, 0.25, 0.25, 0.1], [0.1, 0.25, 0.25, 0.1], [0.1] * 4]
+    logits = logits_for(p)
+    target = target_of([[W, W, W, W], [W, I, I, W], [W, I, I, W], [W, W, W, W]])
+    value = BoxPrior(min_fill=0.5)(logits, target, torch.zeros(1, 1, 4, 4))
+    assert value.item() == pytest.approx(1.5)
+    value.backward()
+    # d/dp of an inside pixel: -1/2 (its row, mean of 2) - 1/2 (its column) - 1/(4·0.5) (fill)
+    # = -1.5; dp/dlogit = p(1 - p) = 0.1875. Outside pixels get nothing.
+    assert logits.grad[0, 1, 1, 1].item() == pytest.approx(-1.5 * 0.1875)
+    assert logits.grad[0, 0, 1, 1].item() == pytest.approx(1.5 * 0.1875)
+    assert logits.grad[0, :, 0, :].abs().max().item() == 0.0
+
+
+def test_box_prior_counts_strip_cancer_inside_skips_strip_non_cancer_and_boxless_images() -> None:
+    W = 254
+    # Row 0 of the box is strip non-cancer (0): not inside, so only row 1 is crossed; its strip
+    # cancer pixel (1) is inside. p = 0.5 on the cancer pixel and 0.6 on its unlabelled
+    # neighbour: row 1 sums to 1.1 (no shortfall); columns 0.5 and 0.6 fall short by 0.5 and
+    # 0.4 (mean 0.45); fill 0.55 ≥ 0.5. A second image with no weak negatives adds nothing.
+    logits = torch.cat([logits_for([[0.3, 0.3, 0.9], [0.5, 0.6, 0.9]])] * 2)
+    target = torch.cat([target_of([[0, 0, W], [1, I, W]]), target_of([[0, 0, I], [1, I, I]])])
+    box = BoxPrior(min_fill=0.5)
+    assert box(logits, target, torch.zeros(2, 1, 2, 3)).item() == pytest.approx(0.45)
+    value = box(logits[1:], target[1:], torch.zeros(1, 1, 2, 3))
+    assert value.item() == 0.0 and value.requires_grad
+
+
+def test_segmentation_loss_gives_the_box_prior_the_weak_negatives() -> None:
+    W = 254
+    logits = logits_for([[0.2, 0.4, 0.3]])
+    target = target_of([[W, I, W]])
+    box = BoxPrior(min_fill=0.5)
+    parts = SegmentationLoss(CrossEntropy(), regularisers={"box": box})(
+        {"out": logits}, target, torch.zeros(1, 1, 1, 3)
+    )
+    # One inside pixel, p = 0.4: row short by 0.6, column by 0.6, fill by 0.1/0.5 = 0.2.
+    assert parts["loss_box"].item() == pytest.approx(1.4)
+
+
 @pytest.mark.parametrize(
     "build",
     [
@@ -149,6 +198,8 @@ def test_weak_negatives_have_their_own_mean_and_are_unlabelled_for_the_rest() ->
         lambda: CompactnessPrior(radius_factor=0),
         lambda: EntropyMinimisation(weight=-1),
         lambda: CompactnessPrior(weight=float("nan")),
+        lambda: BoxPrior(min_fill=0),
+        lambda: BoxPrior(min_fill=1.5),
     ],
 )
 def test_bad_settings_are_config_errors(build) -> None:
