@@ -13,9 +13,9 @@ import pandas as pd
 import pytest
 
 from bus_seg.evaluation.per_image import per_image_table
-from bus_seg.evaluation.samples import EvalSample
 from bus_seg.simulate import simulate_cohort
-from bus_seg.training.train import train
+from bus_seg.train import train
+from bus_seg.training.eval_sample import EvalSample
 
 FAST = ["data.image_size=64", "data.batch_size=4", "data.workers=1", "trainer.fast_dev_run=true"]
 

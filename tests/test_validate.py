@@ -1,4 +1,4 @@
-"""Tests of bus_seg.validate and the bus-seg-validate CLI on small hand-made cohorts and folders."""
+"""Tests of bus_seg.data.validation and the bus-seg-validate CLI on small hand-made cohorts and folders."""
 
 from __future__ import annotations
 
@@ -17,7 +17,7 @@ from PIL import Image
 from bus_seg.cli.validate import run
 from bus_seg.io.manifest import write_manifest
 from bus_seg.paths import shared_data_root
-from bus_seg.validate import (
+from bus_seg.data.validation import (
     Problem,
     check_cohort,
     check_mask_folder,

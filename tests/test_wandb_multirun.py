@@ -16,8 +16,8 @@ import pandas as pd
 import pytest
 
 from bus_seg.cli.multirun_summary import SUMMARY_FILE
+from bus_seg.train import train
 from bus_seg.training.run_outputs import RunOutputs
-from bus_seg.training.train import train
 
 TINY_RUN = [
     "data=synthetic",

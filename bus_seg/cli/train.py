@@ -33,7 +33,7 @@ def _app(cfg: DictConfig) -> float | None:
     from bus_seg.cli.devices import check_accelerator
 
     check_accelerator(cfg.trainer)
-    from bus_seg.training.train import train
+    from bus_seg.train import train
 
     metrics, _ = train(cfg)
     return optimized_value(metrics, cfg.get("optimized_metric"))

@@ -16,7 +16,7 @@ from omegaconf import DictConfig
 from bus_seg.cli.app import CONFIG_PATH, HYDRA_VERSION_BASE, exits_cleanly, run_app
 
 if TYPE_CHECKING:
-    from bus_seg.validate import ValidationReport
+    from bus_seg.data.validation import ValidationReport
 
 READER_KEYS = ("slide_backend", "annotation_object_types", "use_outside_dicom_regions")
 """Options shared with ``registration.*``: how slides, annotations and DICOM files are read."""
@@ -32,7 +32,7 @@ def run(cfg: DictConfig) -> int:
         print(USAGE, file=sys.stderr)
         return 2
     from bus_seg.registration.settings import RegistrationSettings
-    from bus_seg.validate import check_cohort, check_mask_folder
+    from bus_seg.data.validation import check_cohort, check_mask_folder
 
     reports: list[tuple[ValidationReport, str]] = []
     if cfg.manifest is not None:

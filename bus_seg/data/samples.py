@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 
 from bus_seg.errors import InputError
-from bus_seg.io.images import read_gray
+from bus_seg.io.mask_layout import read_mask_union, read_sized_gray
 from bus_seg.io.ultrasound import read_ultrasound_pixels
 
 IGNORE_LABEL = 255
@@ -57,10 +57,7 @@ class SegmentationSample:
     def load_labels(self, shape: tuple[int, int]) -> np.ndarray:
         """The H×W uint8 labels (1 lesion/cancer, 0 not, 255 ignore), checked against ``shape``."""
         if self.label_kind == "masks":
-            labels = np.zeros(shape, dtype=np.uint8)
-            for path in self.label_paths:
-                labels |= (self._read_checked(path, shape) > 0).astype(np.uint8)
-            return labels
+            return read_mask_union(self.label_paths, shape, self.image_path)
         labels = self._read_checked(self.label_paths[0], shape).astype(np.uint8)
         bad = ~np.isin(labels, (0, 1, IGNORE_LABEL))
         if bad.any():
@@ -109,11 +106,4 @@ class SegmentationSample:
         return region
 
     def _read_checked(self, path: Path, shape: tuple[int, int]) -> np.ndarray:
-        array = read_gray(path)
-        if array.shape != shape:
-            raise InputError(
-                f"size {array.shape[1]}×{array.shape[0]} differs from its image {self.image_path.name} "
-                f"({shape[1]}×{shape[0]}); labels must have exactly the image's size",
-                path,
-            )
-        return array
+        return read_sized_gray(path, shape, self.image_path)

@@ -20,7 +20,7 @@ import numpy as np
 
 from bus_seg.data.samples import IGNORE_LABEL, SegmentationSample
 from bus_seg.data.transforms import resize_and_pad
-from bus_seg.evaluation.samples import EvalSample
+from bus_seg.training.eval_sample import EvalSample
 
 THRESHOLD = 0.5
 

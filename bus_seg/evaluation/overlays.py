@@ -15,8 +15,8 @@ from matplotlib.lines import Line2D
 from matplotlib.patches import Patch
 
 from bus_seg.evaluation.figures import OKABE_ITO, new_figure, save_figure
-from bus_seg.evaluation.samples import EvalSample
 from bus_seg.io.images import to_gray
+from bus_seg.training.eval_sample import EvalSample
 from bus_seg.training.metrics import IGNORE_INDEX
 
 PREDICTION_COLOR = OKABE_ITO["vermillion"]

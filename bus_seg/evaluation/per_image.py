@@ -15,7 +15,7 @@ import torch
 
 from bus_seg.errors import InputError
 from bus_seg.evaluation.distances import hd95
-from bus_seg.evaluation.samples import EvalSample
+from bus_seg.training.eval_sample import EvalSample
 from bus_seg.training.metrics import IGNORE_INDEX, METRIC_NAMES, scores_from_counts, stat_scores
 
 COUNT_NAMES = ("tp", "fp", "tn", "fn")

@@ -6,7 +6,7 @@ from typing import Any
 
 import numpy as np
 
-from bus_seg.evaluation.evaluate import EvaluationResult, overlay_caption
+from bus_seg.evaluation.writer import EvaluationResult, overlay_caption
 from bus_seg.io.images import to_gray
 
 REFERENCE_CLASS_LABELS = {0: "non-cancer", 1: "cancer", 255: "not sampled"}
@@ -31,7 +31,7 @@ def log_evaluation_to_wandb(
     which the W&B UI can toggle.
 
     Args:
-        result: the output of :func:`~bus_seg.evaluation.evaluate.write_evaluation`.
+        result: the output of :func:`~bus_seg.evaluation.writer.write_evaluation`.
         run: the ``wandb`` run (``wandb.init(...)`` or ``WandbLogger.experiment``).
         prefix: key prefix (the stage).
         log_images: also log the overlay images with masks.

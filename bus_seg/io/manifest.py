@@ -1,7 +1,7 @@
 """The cohort manifest (cohort format v1.1): read it into typed records, check its rows, write it.
 
 Reading checks the structure only and opens no image, so it is fast on any cohort; the deep
-checks that open the files live in :mod:`bus_seg.validate`. Problems of the file as a whole
+checks that open the files live in :mod:`bus_seg.data.validation`. Problems of the file as a whole
 (missing, not a CSV, a required column absent, no rows) raise :class:`ManifestError` at once;
 problems of a row become :class:`ManifestIssue` entries and the row is left out of the records.
 """

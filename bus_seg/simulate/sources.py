@@ -14,9 +14,9 @@ from pathlib import Path
 
 import numpy as np
 
-from bus_seg.data.mask_folder import scan_mask_folder
-from bus_seg.data.samples import SegmentationSample
 from bus_seg.errors import ConfigError, InputError
+from bus_seg.io.mask_layout import read_mask_union, scan_mask_folder
+from bus_seg.io.ultrasound import read_ultrasound_pixels
 from bus_seg.simulate.lesion_field import LesionField, MaskField
 from bus_seg.simulate.phantom import render_phantom, sample_anatomy
 from bus_seg.simulate.settings import SimulationSettings
@@ -113,9 +113,7 @@ def _plan_mask_folder(settings: SimulationSettings) -> list[CaseJob]:
             "BUSI-style folder (<class>/<name>.png with <name>_mask.png beside it)"
         )
     try:
-        samples = scan_mask_folder(
-            root, settings.source.classes, settings.source.assumed_spacing_mm
-        )
+        samples = scan_mask_folder(root, settings.source.classes)
     except InputError as err:
         raise InputError(f"{err} (source.path / source.classes)") from err
     if settings.source.limit is not None:
@@ -130,7 +128,7 @@ def _plan_mask_folder(settings: SimulationSettings) -> list[CaseJob]:
                 patient_id=case_id,
                 seed=(settings.seed, (_CASE_STREAM, zlib.crc32(case_id.encode("utf-8")))),
                 image_path=sample.image_path,
-                mask_paths=sample.label_paths,
+                mask_paths=sample.mask_paths,
                 source_image=sample.image_path.relative_to(root).as_posix(),
             )
         )
@@ -165,13 +163,6 @@ def load_source(
         shift = rng.uniform(*settings.phantom.view_shift_mm)
         phantom = render_phantom(anatomy, settings.phantom, rng, shift)
         return SourceImage(phantom.image, phantom.lesion_mask, phantom.field, phantom.spacing_mm)
-    sample = SegmentationSample(
-        image_id=job.case_id,
-        patient_id=job.patient_id,
-        image_path=job.image_path,
-        label_paths=job.mask_paths,
-        label_kind="masks",
-    )
-    image = sample.load_image()
-    mask = sample.load_labels(image.shape).astype(bool)
+    image = read_ultrasound_pixels(job.image_path)
+    mask = read_mask_union(job.mask_paths, image.shape, job.image_path).astype(bool)
     return SourceImage(image, mask, MaskField(mask), settings.source.assumed_spacing_mm)

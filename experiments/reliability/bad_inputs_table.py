@@ -9,7 +9,7 @@ recorder that notes, for each test,
 
 - every exception a ``pytest.raises`` block caught that is a :class:`~bus_seg.errors.BusSegError`
   (the errors bad input gets), with its message as raised;
-- every problem ``bus_seg.validate`` reported (``bus-seg-validate``'s lines);
+- every problem ``bus_seg.data.validation`` reported (``bus-seg-validate``'s lines);
 - every failed case of ``register_cohort`` (the ``error`` column of ``report.csv``).
 
 Then it writes the whole page ``docs/reliability.md``: resume, NaN guard, atomic outputs,
@@ -73,7 +73,7 @@ class BadInputRecorder:
         """Wrap ``pytest.raises``, the validation checks and ``register_cohort`` (before the test
         modules import them)."""
         import bus_seg.registration.pipeline as pipeline
-        import bus_seg.validate as validate
+        import bus_seg.data.validation as validate
 
         pytest.raises = self._wrap_raises(pytest.raises)
         for name in ("check_cohort", "check_mask_folder"):
@@ -364,7 +364,7 @@ def write_page(findings: list[Finding], args: list[str], outcome: int, other_rai
         f"{shlex.join(args)}` (pytest exit status {outcome}; commit {git_commit() or 'unknown'}"
         f"{' plus uncommitted changes' if _dirty() else ''}, {date}). "
         f"{len(rows) - 2} rows from {tests} tests: every `BusSegError` a `pytest.raises` block "
-        f'caught ("raises"), every problem `bus_seg.validate` reported ("validate": the lines '
+        f'caught ("raises"), every problem `bus_seg.data.validation` reported ("validate": the lines '
         f'`bus-seg-validate` prints) and every failed case of a registration run ("register": '
         f"the `error` column of `report.csv`). {other_raises} further `pytest.raises` blocks caught "
         "exceptions of other types (programming errors of internal functions, not bad input) and "

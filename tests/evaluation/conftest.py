@@ -7,7 +7,7 @@ from collections.abc import Callable
 import numpy as np
 import pytest
 
-from bus_seg.evaluation.samples import EvalSample
+from bus_seg.training.eval_sample import EvalSample
 
 
 def synthetic_samples(

@@ -10,7 +10,7 @@ from bus_seg.cli import compare as compare_cli
 from bus_seg.cli import kfold as kfold_cli
 from bus_seg.cli.compare import positional_runs_to_override
 from bus_seg.errors import ConfigError
-from bus_seg.evaluation.evaluate import write_evaluation
+from bus_seg.evaluation.writer import write_evaluation
 
 
 def test_bare_paths_become_one_runs_override() -> None:

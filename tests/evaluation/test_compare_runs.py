@@ -12,7 +12,7 @@ from scipy import stats
 
 from bus_seg.errors import ConfigError, InputError
 from bus_seg.evaluation.compare import compare_runs
-from bus_seg.evaluation.evaluate import write_evaluation
+from bus_seg.evaluation.writer import write_evaluation
 
 
 def table(ids: list[str], counts: list[tuple[int, int, int, int]]) -> pd.DataFrame:

@@ -20,11 +20,11 @@ import pytest
 from bus_seg.data.dataset import SegmentationDataset
 from bus_seg.data.samples import SegmentationSample
 from bus_seg.data.transforms import build_transform
+from bus_seg.evaluation.callback import score_test_samples
 from bus_seg.evaluation.native import content_box, native_sample, probability_to_native
 from bus_seg.evaluation.per_image import per_image_table
-from bus_seg.evaluation.samples import EvalSample
 from bus_seg.io.images import write_png
-from bus_seg.training.module import score_test_samples
+from bus_seg.training.eval_sample import EvalSample
 
 I = 255  # noqa: E741
 

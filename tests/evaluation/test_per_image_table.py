@@ -11,8 +11,8 @@ import pytest
 import torch
 
 from bus_seg.errors import InputError
+from bus_seg.evaluation.callback import score_test_samples
 from bus_seg.evaluation.per_image import per_image_table
-from bus_seg.evaluation.samples import EvalSample
 from bus_seg.evaluation.summaries import (
     confusion_counts,
     count_metrics,
@@ -20,8 +20,8 @@ from bus_seg.evaluation.summaries import (
     normalize_rows,
     per_image_summary,
 )
+from bus_seg.training.eval_sample import EvalSample
 from bus_seg.training.metrics import SegmentationMetrics
-from bus_seg.training.module import score_test_samples
 
 I = 255  # noqa: E741  (ignore label, short for readable grids)
 

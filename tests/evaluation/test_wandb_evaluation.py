@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from bus_seg.evaluation.evaluate import write_evaluation
 from bus_seg.evaluation.wandb_logging import log_evaluation_to_wandb
+from bus_seg.evaluation.writer import write_evaluation
 
 wandb = pytest.importorskip("wandb")
 

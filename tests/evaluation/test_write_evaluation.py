@@ -10,8 +10,8 @@ import pandas as pd
 import pytest
 from PIL import Image
 
-from bus_seg.evaluation.evaluate import overlay_file_name, write_evaluation
-from bus_seg.evaluation.samples import EvalSample
+from bus_seg.evaluation.writer import overlay_file_name, write_evaluation
+from bus_seg.training.eval_sample import EvalSample
 
 
 @pytest.fixture

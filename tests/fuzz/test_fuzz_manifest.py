@@ -29,7 +29,7 @@ from bus_seg.io.manifest import (
     TRACT_COLUMNS,
     read_manifest,
 )
-from bus_seg.validate import check_cohort
+from bus_seg.data.validation import check_cohort
 
 PATH_CELLS = [
     "",

@@ -14,7 +14,7 @@ from pydicom.uid import ExplicitVRLittleEndian, generate_uid
 
 from bus_seg.config import compose_config
 from bus_seg.io.images import write_png
-from bus_seg.training.train import train
+from bus_seg.train import train
 
 RUN_OVERRIDES = [
     "data=synthetic",

@@ -19,7 +19,7 @@ from conftest import small_spec
 from PIL import Image
 from registration_factory import write_cohort
 
-import bus_seg.validate as validate_module
+import bus_seg.data.validation as validate_module
 from bus_seg.data.samples import SegmentationSample
 from bus_seg.inference.folder import InputImages
 from bus_seg.inference.inputs import collect_inputs
@@ -27,7 +27,7 @@ from bus_seg.io.manifest import read_manifest
 from bus_seg.io.ultrasound import read_ultrasound
 from bus_seg.registration.case import register_case
 from bus_seg.registration.settings import RegistrationSettings
-from bus_seg.validate import check_cohort
+from bus_seg.data.validation import check_cohort
 
 KINDS = ("gray8", "gray16", "rgb", "planar_rgb", "multi_page", "dicom_cine")
 

@@ -25,8 +25,8 @@ from hydra import compose, initialize_config_module
 from hydra.core.global_hydra import GlobalHydra
 from omegaconf import DictConfig, open_dict
 
+from bus_seg.train import train
 from bus_seg.training.callbacks import TrainLoaderPositionInCheckpoint
-from bus_seg.training.train import train
 
 HERE = Path(__file__).parent
 TRAIN = Path(sys.executable).with_name("bus-seg-train")

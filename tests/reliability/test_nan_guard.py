@@ -11,9 +11,9 @@ import torch
 from torch import nn
 
 from bus_seg.errors import BusSegError
+from bus_seg.train import train
 from bus_seg.training.module import TrainingDivergedError
 from bus_seg.training.nan_guard import NonFiniteGuard, all_finite
-from bus_seg.training.train import train
 
 # 16 images: 5 training batches of 2 per epoch; a step checkpoint every 2 steps.
 RUN = [

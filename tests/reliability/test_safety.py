@@ -15,12 +15,12 @@ from bus_seg.cli.predict import predict
 from bus_seg.cli.validate import run as run_validate
 from bus_seg.config import compose_config
 from bus_seg.errors import ConfigError, InputError
+from bus_seg.evaluate import evaluate
 from bus_seg.io.images import write_png
 from bus_seg.io.manifest import read_manifest, write_manifest
 from bus_seg.models import build_model
 from bus_seg.registration import RegistrationSettings, register_cohort
-from bus_seg.training.evaluate import evaluate
-from bus_seg.training.train import train
+from bus_seg.train import train
 
 sys.path.insert(0, str(Path(__file__).parents[1] / "registration"))
 from registration_factory import CaseSpec, FragmentSpec, write_case  # noqa: E402

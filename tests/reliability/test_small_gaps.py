@@ -24,8 +24,8 @@ from bus_seg.io.ultrasound import read_ultrasound
 from bus_seg.io.wsi import open_wsi
 from bus_seg.registration import register_cohort
 from bus_seg.registration.report import read_report
-from bus_seg.training.train import train
-from bus_seg.validate import validate_cohort
+from bus_seg.train import train
+from bus_seg.data.validation import validate_cohort
 
 sys.path.insert(0, str(Path(__file__).parents[1] / "registration"))
 from registration_factory import CaseSpec, FragmentSpec, write_case  # noqa: E402

@@ -16,6 +16,7 @@ import pytorch_lightning as pl
 import torch
 from hydra.utils import instantiate
 
+from bus_seg.evaluation.callback import EvaluationCallback
 from bus_seg.training.builders import build_module
 from bus_seg.training.run_outputs import metrics_to_floats
 
@@ -31,10 +32,12 @@ DATA = [
 
 
 def _test_once(cfg, model, out_dir: Path, trainer_option: str) -> dict[str, float]:
-    model.evaluation_dir = out_dir
-    model.evaluation_options = {"run_name": trainer_option, "max_overlays": 0}
     trainer: pl.Trainer = instantiate(
-        cfg.trainer, logger=False, enable_checkpointing=False, enable_progress_bar=False
+        cfg.trainer,
+        logger=False,
+        enable_checkpointing=False,
+        enable_progress_bar=False,
+        callbacks=[EvaluationCallback(out_dir, run_name=trainer_option, max_overlays=0)],
     )
     trainer.test(model, datamodule=instantiate(cfg.data), verbose=False)
     return {
@@ -81,7 +84,7 @@ def test_ddp_sim_test_stage_matches_single_process(compose_config, tmp_path: Pat
 def test_ddp_sim_trains_a_batchnorm_model(compose_config) -> None:
     """``trainer=ddp_sim`` fits and tests the default model, which has BatchNorm layers: each CPU
     process normalises with its own batch, as SyncBatchNorm is GPU-only (20-60 s: two spawns)."""
-    from bus_seg.training.train import train
+    from bus_seg.train import train
 
     cfg = compose_config(
         *DATA, "trainer=ddp_sim", "trainer.fast_dev_run=true", "evaluation.max_overlays=0"
@@ -97,7 +100,7 @@ def test_ddp_sim_trains_a_batchnorm_model(compose_config) -> None:
 
 @pytest.mark.slow
 def test_ddp_sim_fit_then_test_keeps_one_csv_log(compose_config) -> None:
-    from bus_seg.training.train import train
+    from bus_seg.train import train
 
     cfg = compose_config(
         *DATA, "trainer=ddp_sim", "trainer.max_epochs=1", "evaluation.max_overlays=0"

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from bus_seg.training.train import train
+from bus_seg.train import train
 
 TINY = [
     "data=synthetic",

@@ -9,7 +9,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from bus_seg.training.train import train
+from bus_seg.train import train
 
 # 96² synthetic images served at 64²: native and network-size scores differ.
 FAST = [

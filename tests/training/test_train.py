@@ -9,7 +9,7 @@ import pytest
 from omegaconf import open_dict
 
 from bus_seg.errors import ConfigError
-from bus_seg.training.train import train
+from bus_seg.train import train
 
 FAST = [
     "data=synthetic",

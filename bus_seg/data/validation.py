@@ -24,7 +24,7 @@ from bus_seg.errors import InputError, ManifestError, RegistrationError
 from bus_seg.io.annotations import DEFAULT_CANCER_CLASSES, read_annotation
 from bus_seg.io.images import read_array, to_gray
 from bus_seg.io.manifest import CaseRecord, describe_location, read_manifest
-from bus_seg.io.mask_layout import IMAGE_SUFFIXES, MASK_PATTERN
+from bus_seg.io.mask_layout import class_subfolders, is_image_file, pair_mask_files
 from bus_seg.io.ultrasound import UltrasoundImage, read_ultrasound
 from bus_seg.io.wsi import open_wsi
 from bus_seg.registration.settings import RegistrationSettings
@@ -182,7 +182,7 @@ def check_mask_folder(root: str | Path, classes: Sequence[str] | None = None) ->
     images_by_hash: dict[str, list[Path]] = defaultdict(list)
     checked = 0
     for folder in folders:
-        images, masks = _pair_files(folder)
+        images, masks = pair_mask_files(folder)
         checked += len(images)
         for stem in sorted(set(masks) - set(images)):
             for mask in masks[stem]:
@@ -500,9 +500,9 @@ def _annotation(
 def _class_folders(
     root: Path, classes: Sequence[str] | None, problems: list[Problem]
 ) -> list[Path]:
-    subfolders = sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith("."))
+    subfolders = class_subfolders(root)
     if classes is None:
-        if subfolders and any(_is_image_file(p) for p in root.iterdir()):
+        if subfolders and any(is_image_file(p) for p in root.iterdir()):
             problems.append(
                 Problem(
                     "warning",
@@ -522,27 +522,6 @@ def _class_folders(
                 )
             )
     return [root / name for name in classes if (root / name).is_dir()]
-
-
-def _is_image_file(path: Path) -> bool:
-    return (
-        path.is_file() and path.suffix.lower() in IMAGE_SUFFIXES and not path.name.startswith(".")
-    )
-
-
-def _pair_files(folder: Path) -> tuple[dict[str, Path], dict[str, list[Path]]]:
-    """Images by stem and the masks of each stem in one folder."""
-    images: dict[str, Path] = {}
-    masks: dict[str, list[Path]] = defaultdict(list)
-    for path in sorted(folder.iterdir()):
-        if not _is_image_file(path):
-            continue
-        match = MASK_PATTERN.match(path.stem)
-        if match:
-            masks[match["stem"]].append(path)
-        else:
-            images[path.stem] = path
-    return images, masks
 
 
 def _check_masked_image(

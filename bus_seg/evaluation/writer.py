@@ -14,7 +14,6 @@ from bus_seg.evaluation.figures import plot_confusion
 from bus_seg.evaluation.overlays import OverlayRenderer
 from bus_seg.evaluation.per_image import EMPTY_IMAGE_RULES, per_image_table
 from bus_seg.evaluation.report import Report, format_value
-from bus_seg.evaluation.samples import EvalSample
 from bus_seg.evaluation.summaries import (
     SUMMARY_STATISTICS,
     confusion_counts,
@@ -26,6 +25,7 @@ from bus_seg.evaluation.summaries import (
 )
 from bus_seg.io.atomic import atomic_path, write_json_atomic
 from bus_seg.metrics_file import json_number, metrics_document
+from bus_seg.training.eval_sample import EvalSample
 from bus_seg.training.metrics import METRIC_NAMES
 
 GALLERY_SIZE = 12

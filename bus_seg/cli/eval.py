@@ -17,7 +17,7 @@ def _app(cfg: DictConfig) -> None:
     from bus_seg.cli.devices import check_accelerator
 
     check_accelerator(cfg.trainer)
-    from bus_seg.training.evaluate import evaluate
+    from bus_seg.evaluate import evaluate
 
     evaluate(cfg)
 
