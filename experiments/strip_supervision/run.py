@@ -8,7 +8,7 @@ Every arm trains the same model, image size, epochs and split (``data.split_seed
 - ``ce_compact_crf``: compactness prior and gated CRF together;
 - ``ce_compact_crf_entropy``: all three (the default of ``make run`` and ``busi_strip``);
 - ``roi``: the default method plus ``data.weak_labels=lesion_roi`` (outside the lesion box is
-  non-cancer: weak knowledge, not histology);
+  non-cancer: weak knowledge, not histology) and the box prior (``ce_compact_crf_entropy_box``);
 - ``full``: the whole lesion masks as labels (``data.labels=lesion_mask``), the upper bound.
 
 Cohorts: ``phantom`` (``experiment=default_pipeline``) and ``busi`` (``experiment=busi_strip``;
@@ -62,7 +62,11 @@ def overrides(cohort: str, arm: str, seed: int) -> list[str]:
         extra = (
             ["experiment=busi_strip_roi"]
             if cohort == "busi"
-            else [f"experiment={experiment}", "data.weak_labels=lesion_roi"]
+            else [
+                f"experiment={experiment}",
+                "data.weak_labels=lesion_roi",
+                "loss=ce_compact_crf_entropy_box",
+            ]
         )
     elif arm == "full":
         extra = (

@@ -149,4 +149,4 @@ def test_runs_with_weak_labels_say_so_in_the_report_settings() -> None:
 
     summary = RunOutputs.config_summary(compose_config(["experiment=busi_strip_roi"]))
     assert summary["weak_labels"] == "lesion_roi" and summary["labels"] == "registered"
-    assert summary["regularisers"] == "compactness, crf, entropy"
+    assert summary["regularisers"] == "compactness, crf, entropy, box"
