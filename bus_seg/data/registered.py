@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
-import hashlib
-import json
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
+from bus_seg.data.cohort import (
+    CohortPreparation,
+    PreparedCohort,
+    cohort_manifest,
+    prepare_cohort,
+    registered_dir,
+)
 from bus_seg.data.datamodules import SegmentationDataModule
 from bus_seg.data.samples import SegmentationSample
 from bus_seg.errors import ConfigError, InputError
@@ -20,9 +25,10 @@ LABEL_SOURCES = ("registered", "reference", "lesion_mask")
 class RegisteredCohortDataModule(SegmentationDataModule):
     """Serve (ultrasound image, label map) pairs of a cohort in the contract's format.
 
-    ``prepare_data`` registers the cohort into ``<cache_dir>/registered/<key>`` (cached per case;
-    see :func:`bus_seg.registration.register_cohort`). When ``manifest`` is None and ``simulate``
-    is given, the cohort is first simulated (and cached) with :func:`bus_seg.simulate.ensure_cohort`.
+    ``prepare_data`` prepares the cohort with :func:`bus_seg.data.cohort.prepare_cohort` (or the
+    ``prepare`` given): when ``manifest`` is None and ``simulate`` is given, the cohort is first
+    simulated (and cached); it is registered into ``<cache_dir>/registered/<key>`` (cached per
+    case; see :func:`bus_seg.registration.register_cohort`).
 
     Args:
         manifest: the cohort manifest CSV, or None to simulate one.
@@ -34,6 +40,8 @@ class RegisteredCohortDataModule(SegmentationDataModule):
             whole lesion of ``lesion_mask_path`` as a full label: the fully supervised bound,
             not histology).
         workers: processes used by simulation and registration.
+        prepare: the cohort preparation (simulate → register → label maps) that ``prepare_data``
+            runs; a task or test may inject another.
         **kwargs: split, transform and loader settings of :class:`SegmentationDataModule`.
     """
 
@@ -45,6 +53,7 @@ class RegisteredCohortDataModule(SegmentationDataModule):
         simulate: Mapping[str, Any] | None = None,
         labels: str = "registered",
         workers: int = 1,
+        prepare: CohortPreparation = prepare_cohort,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
@@ -60,51 +69,51 @@ class RegisteredCohortDataModule(SegmentationDataModule):
         self.registration = dict(registration or {})
         self.cache_dir, self.simulate = Path(cache_dir), dict(simulate or {})
         self.labels, self.workers = labels, workers
-        self.registration_report: pd.DataFrame | None = None
+        self.prepare = prepare
+        self.cohort: PreparedCohort | None = None
+
+    @property
+    def registration_report(self) -> pd.DataFrame | None:
+        """The registration report once ``prepare_data`` ran, else None."""
+        return None if self.cohort is None else self.cohort.report
 
     def cohort_manifest(self) -> Path:
         """The manifest to register: the given one, or the cached simulated cohort."""
-        if self.manifest_path is not None:
-            return self.manifest_path
-        from bus_seg.simulate import ensure_cohort
-
-        folder = self.cache_dir / "cohorts" / _digest(self.simulate)
-        return ensure_cohort(folder, self.simulate, workers=self.workers)
+        if self.cohort is not None:
+            return self.cohort.manifest
+        return cohort_manifest(self.manifest_path, self.cache_dir, self.simulate, self.workers)
 
     def registered_dir(self, manifest: Path) -> Path:
         """Output folder of the registration of ``manifest`` (one per manifest location)."""
-        return self.cache_dir / "registered" / _digest({"manifest": str(manifest.resolve())})
+        return registered_dir(self.cache_dir, manifest)
 
     def prepare_data(self) -> None:
         # Lightning calls this before fit and again before test: register (and show its
         # progress bar) once per DataModule.
-        if self.registration_report is not None:
-            return
-        from bus_seg.registration import RegistrationSettings, register_cohort
-
-        manifest = self.cohort_manifest()
-        result = register_cohort(
-            manifest,
-            self.registered_dir(manifest),
-            RegistrationSettings.from_config(self.registration),
-            workers=self.workers,
-        )
-        self.registration_report = result.report
+        if self.cohort is None:
+            self.cohort = self.prepare(
+                self.manifest_path,
+                self.cache_dir,
+                self.registration,
+                self.simulate,
+                workers=self.workers,
+            )
 
     def load_samples(self) -> list[SegmentationSample]:
         from bus_seg.io.manifest import read_manifest
 
-        if self.registration_report is None:
+        if self.cohort is None:
             self.prepare_data()
-        manifest_path = self.cohort_manifest()
+        cohort = self.cohort
+        manifest_path = cohort.manifest
         manifest = read_manifest(
             manifest_path,
             require_tract=self.registration.get("needle", "manual") != "auto",
             allow_outside_paths=bool(self.registration.get("allow_outside_paths", False)),
         )
-        report = self.registration_report
+        report = cohort.report
         ok = report[report["status"] == "ok"].set_index("case_id")
-        labels_dir = self.registered_dir(manifest_path) / "labels"
+        labels_dir = cohort.labels_dir
         samples = []
         for record in manifest.records:
             if record.case_id not in ok.index:
@@ -144,13 +153,7 @@ class RegisteredCohortDataModule(SegmentationDataModule):
             )
         if not samples:
             raise InputError(
-                f"no case of the cohort registered; see {self.registered_dir(manifest_path) / 'report.csv'}",
+                f"no case of the cohort registered; see {cohort.registered_dir / 'report.csv'}",
                 manifest_path,
             )
         return samples
-
-
-def _digest(settings: Mapping[str, Any]) -> str:
-    return hashlib.sha256(json.dumps(settings, sort_keys=True, default=str).encode()).hexdigest()[
-        :12
-    ]
