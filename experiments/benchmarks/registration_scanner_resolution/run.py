@@ -176,7 +176,7 @@ def report(results: dict[str, Any], args: argparse.Namespace) -> str:
             rows.append(
                 [
                     f"{mpp} µm/px",
-                    name,
+                    f"{name} ({p['registered']}/{s['cases']} registered)",
                     f"{p['median_wall_s']:.2f}",
                     f"{p['median_cpu_s']:.2f}",
                     f"{p['median_peak_rss_mb']:.0f} (max {p['max_peak_rss_mb']:.0f})",
