@@ -21,6 +21,7 @@ from bus_seg.data.splits import SUBSETS, split_by_patient
 from bus_seg.data.synthetic import write_synthetic_dataset
 from bus_seg.data.transforms import build_transform, check_image_size
 from bus_seg.errors import ConfigError, InputError
+from bus_seg.labels import DEFAULT_MEAN, DEFAULT_STD
 
 log = logging.getLogger(__name__)
 
@@ -58,8 +59,8 @@ class SegmentationDataModule(pl.LightningDataModule):
         num_folds: int | None = None,
         fold: int | None = None,
         augment: str = "train",
-        mean: float = 0.449,
-        std: float = 0.226,
+        mean: float = DEFAULT_MEAN,
+        std: float = DEFAULT_STD,
         pin_memory: bool = False,
         weak_labels: str = "none",
     ) -> None:

@@ -10,7 +10,8 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
-from bus_seg.data.samples import IGNORE_LABEL, WEAK_NEGATIVE_LABEL, SegmentationSample
+from bus_seg.data.samples import SegmentationSample
+from bus_seg.labels import IGNORE_LABEL, WEAK_NEGATIVE_LABEL
 
 NO_SPACING = float("nan")
 

@@ -10,11 +10,8 @@ import numpy as np
 from bus_seg.errors import InputError
 from bus_seg.io.mask_layout import read_mask_union, read_sized_gray
 from bus_seg.io.ultrasound import read_ultrasound_pixels
+from bus_seg.labels import LABEL_VALUES
 
-IGNORE_LABEL = 255
-WEAK_NEGATIVE_LABEL = 254
-"""Training targets only: non-cancer by weak knowledge (outside the lesion box or outline), kept
-apart from the histology's 0 so that the loss weighs it on its own."""
 WEAK_LABELS = ("none", "lesion_roi", "lesion_mask")
 """``data.weak_labels``: which weak region knowledge marks unlabelled pixels non-cancer."""
 
@@ -59,7 +56,7 @@ class SegmentationSample:
         if self.label_kind == "masks":
             return read_mask_union(self.label_paths, shape, self.image_path)
         labels = self._read_checked(self.label_paths[0], shape).astype(np.uint8)
-        bad = ~np.isin(labels, (0, 1, IGNORE_LABEL))
+        bad = ~np.isin(labels, LABEL_VALUES)
         if bad.any():
             raise InputError(
                 f"label map has values {sorted(np.unique(labels[bad]).tolist())[:5]} besides 0, 1 and 255; "

@@ -12,9 +12,9 @@ import numpy as np
 from scipy.ndimage import gaussian_filter
 from skimage.draw import ellipse, polygon
 
-from bus_seg.data.samples import IGNORE_LABEL
 from bus_seg.io.atomic import write_text_atomic
 from bus_seg.io.images import write_png
+from bus_seg.labels import IGNORE_LABEL
 
 SPACING_MM = 0.2
 

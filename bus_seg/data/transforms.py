@@ -5,8 +5,8 @@ from __future__ import annotations
 import albumentations as A
 import cv2
 
-from bus_seg.data.samples import IGNORE_LABEL
 from bus_seg.errors import ConfigError
+from bus_seg.labels import DEFAULT_MEAN, DEFAULT_STD, IGNORE_LABEL
 
 SIZE_DIVISOR = 32
 PRESETS = ("train", "eval", "none")
@@ -40,7 +40,7 @@ def resize_and_pad(image_size: int) -> list[A.BasicTransform]:
 
 
 def build_transform(
-    preset: str, image_size: int, mean: float = 0.449, std: float = 0.226
+    preset: str, image_size: int, mean: float = DEFAULT_MEAN, std: float = DEFAULT_STD
 ) -> A.Compose:
     """The transform of one preset.
 

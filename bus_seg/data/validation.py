@@ -21,12 +21,13 @@ import numpy as np
 import shapely
 
 from bus_seg.errors import InputError, ManifestError, RegistrationError
-from bus_seg.io.annotations import DEFAULT_CANCER_CLASSES, read_annotation
+from bus_seg.io.annotations import read_annotation
 from bus_seg.io.images import read_array, to_gray
 from bus_seg.io.manifest import CaseRecord, describe_location, read_manifest
 from bus_seg.io.mask_layout import class_subfolders, is_image_file, pair_mask_files
 from bus_seg.io.ultrasound import UltrasoundImage, read_ultrasound
 from bus_seg.io.wsi import open_wsi
+from bus_seg.labels import DEFAULT_CANCER_CLASSES
 from bus_seg.registration.settings import RegistrationSettings
 from bus_seg.registration.strip_size import strip_size_problem
 from bus_seg.registration.tissue import read_tissue_map

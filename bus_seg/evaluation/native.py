@@ -18,8 +18,9 @@ import albumentations as A
 import cv2
 import numpy as np
 
-from bus_seg.data.samples import IGNORE_LABEL, SegmentationSample
+from bus_seg.data.samples import SegmentationSample
 from bus_seg.data.transforms import resize_and_pad
+from bus_seg.labels import IGNORE_LABEL
 from bus_seg.training.eval_sample import EvalSample
 
 THRESHOLD = 0.5

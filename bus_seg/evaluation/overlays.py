@@ -16,8 +16,8 @@ from matplotlib.patches import Patch
 
 from bus_seg.evaluation.figures import OKABE_ITO, new_figure, save_figure
 from bus_seg.io.images import to_gray
+from bus_seg.labels import IGNORE_LABEL
 from bus_seg.training.eval_sample import EvalSample
-from bus_seg.training.metrics import IGNORE_INDEX
 
 PREDICTION_COLOR = OKABE_ITO["vermillion"]
 NON_CANCER_COLOR = OKABE_ITO["bluish_green"]
@@ -172,7 +172,7 @@ class OverlayRenderer:
             artist.set_clim(0, vmax)
             artist.set_extent(extent)
         predicted = sample.pred == 1
-        labelled = sample.target != IGNORE_INDEX
+        labelled = sample.target != IGNORE_LABEL
         cancer = sample.target == 1
         strip_ax = self.axes[1]
         self.layers[0].set_data(

@@ -15,8 +15,9 @@ import torch
 
 from bus_seg.errors import InputError
 from bus_seg.evaluation.distances import hd95
+from bus_seg.labels import IGNORE_LABEL, LABEL_VALUES
 from bus_seg.training.eval_sample import EvalSample
-from bus_seg.training.metrics import IGNORE_INDEX, METRIC_NAMES, scores_from_counts, stat_scores
+from bus_seg.training.metrics import METRIC_NAMES, scores_from_counts, stat_scores
 
 COUNT_NAMES = ("tp", "fp", "tn", "fn")
 LESION_METRIC_NAMES = ("dice", "recall", "precision")
@@ -82,10 +83,10 @@ def validate_samples(samples: Sequence[EvalSample]) -> None:
                     f"image {image_id!r}: {name} shape {array.shape} does not match target shape "
                     f"{shape}; evaluate every array at the same resolution"
                 )
-        _check_labels(sample.target, {0, 1, IGNORE_INDEX}, "target", image_id)
+        _check_labels(sample.target, set(LABEL_VALUES), "target", image_id)
         _check_labels(sample.pred, {0, 1}, "pred", image_id)
         if sample.lesion_mask is not None:
-            _check_labels(sample.lesion_mask, {0, 1, IGNORE_INDEX}, "lesion_mask", image_id)
+            _check_labels(sample.lesion_mask, set(LABEL_VALUES), "lesion_mask", image_id)
 
 
 def _scores(counts: torch.Tensor) -> dict[str, np.ndarray]:
@@ -125,7 +126,7 @@ def per_image_table(samples: Sequence[EvalSample]) -> pd.DataFrame:
     for name, values in _scores(counts).items():
         table[name] = values
     hd95_px = np.array(
-        [hd95((s.pred == 1) & (s.target != IGNORE_INDEX), s.target == 1) for s in samples]
+        [hd95((s.pred == 1) & (s.target != IGNORE_LABEL), s.target == 1) for s in samples]
     )
     spacing = np.array(
         [np.nan if s.spacing_mm is None else s.spacing_mm for s in samples], dtype=float

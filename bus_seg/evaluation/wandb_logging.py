@@ -8,8 +8,13 @@ import numpy as np
 
 from bus_seg.evaluation.writer import EvaluationResult, overlay_caption
 from bus_seg.io.images import to_gray
+from bus_seg.labels import CANCER_LABEL, IGNORE_LABEL, NON_CANCER_LABEL
 
-REFERENCE_CLASS_LABELS = {0: "non-cancer", 1: "cancer", 255: "not sampled"}
+REFERENCE_CLASS_LABELS = {
+    NON_CANCER_LABEL: "non-cancer",
+    CANCER_LABEL: "cancer",
+    IGNORE_LABEL: "not sampled",
+}
 PREDICTION_CLASS_LABELS = {0: "non-cancer", 1: "cancer"}
 
 

@@ -12,8 +12,7 @@ import torch
 from bus_seg.inference.checkpoint import load_trained_net
 from bus_seg.inference.preprocess import Letterbox, Preprocessing, Preprocessor, restore_size
 from bus_seg.inference.runners import OnnxRunner, TorchRunner, resolve_device
-
-CANCER_CLASS = 1
+from bus_seg.labels import CANCER_LABEL
 
 
 @dataclass
@@ -78,7 +77,7 @@ class Predictor:
             restored = restore_size(image_logits, box)
             predictions.append(
                 Prediction(
-                    probability=restored.softmax(dim=0)[CANCER_CLASS].numpy(),
+                    probability=restored.softmax(dim=0)[CANCER_LABEL].numpy(),
                     labels=restored.argmax(dim=0).to(torch.uint8).numpy(),
                 )
             )

@@ -11,8 +11,7 @@ import torch
 import torch.nn.functional as F
 
 from bus_seg.data.transforms import build_transform
-
-PAD_MARK = 255
+from bus_seg.labels import DEFAULT_MEAN, DEFAULT_STD, IGNORE_LABEL
 
 
 @dataclass(frozen=True)
@@ -28,8 +27,8 @@ class Preprocessing:
     """
 
     image_size: int
-    mean: float = 0.449
-    std: float = 0.226
+    mean: float = DEFAULT_MEAN
+    std: float = DEFAULT_STD
     in_channels: int = 1
 
     @classmethod
@@ -38,8 +37,8 @@ class Preprocessing:
         data, model = cfg["data"], cfg["model"]
         return cls(
             image_size=int(data["image_size"]),
-            mean=float(data.get("mean", 0.449)),
-            std=float(data.get("std", 0.226)),
+            mean=float(data.get("mean", DEFAULT_MEAN)),
+            std=float(data.get("std", DEFAULT_STD)),
             in_channels=int(model.get("in_channels", 1)),
         )
 
@@ -79,7 +78,7 @@ class Preprocessor:
     def __call__(self, pixels: np.ndarray) -> tuple[torch.Tensor, Letterbox]:
         """Return the ``in_channels``×S×S float tensor and the letterbox of ``pixels``."""
         out = self.transform(image=pixels, mask=np.ones(pixels.shape, dtype=np.uint8))
-        inside = out["mask"] != PAD_MARK
+        inside = out["mask"] != IGNORE_LABEL
         rows, cols = np.flatnonzero(inside.any(axis=1)), np.flatnonzero(inside.any(axis=0))
         box = Letterbox(
             int(rows[0]),

@@ -29,15 +29,8 @@ from bus_seg.io.annotation_xml import read_xml_regions
 from bus_seg.io.files import require_file
 from bus_seg.io.images import read_array
 from bus_seg.io.pixel_budget import check_pixel_budget
+from bus_seg.labels import DEFAULT_CANCER_CLASSES
 
-DEFAULT_CANCER_CLASSES: tuple[str, ...] = (
-    "Tumor",
-    "Tumour",
-    "Cancer",
-    "Carcinoma",
-    "Invasive carcinoma",
-    "DCIS",
-)
 DEFAULT_OBJECT_TYPES: tuple[str, ...] = ("annotation",)
 """QuPath object types read from a GeoJSON; add ``detection``, ``cell`` or ``tile`` for more."""
 GEOJSON_SUFFIXES = {".geojson", ".json"}

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from bus_seg.labels import IGNORE_LABEL
 from bus_seg.registration.tract import Tract
 
 CANCER = 1
@@ -41,7 +42,7 @@ def cancer_along_tract(labels: np.ndarray, tract: Tract) -> np.ndarray:
     values = np.asarray(labels)[strip]
     positions = np.clip(np.rint(along).astype(np.int64), 0, int(round(tract.length_px)))
     size = int(round(tract.length_px)) + 1
-    labelled = values != 255
+    labelled = values != IGNORE_LABEL
     counts = np.bincount(positions[labelled], minlength=size)
     cancer = np.bincount(positions[labelled & (values == CANCER)], minlength=size)
     return 2 * cancer > counts

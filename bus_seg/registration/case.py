@@ -13,9 +13,10 @@ from bus_seg.io.images import read_label_map
 from bus_seg.io.manifest import CaseRecord
 from bus_seg.io.ultrasound import read_ultrasound
 from bus_seg.io.wsi import open_wsi
+from bus_seg.labels import IGNORE_LABEL
 from bus_seg.registration.agreement import boundary_error_mm, cancer_dice
 from bus_seg.registration.fragments import CoreGeometry, find_fragments
-from bus_seg.registration.mapping import NOT_SAMPLED, TractMapping
+from bus_seg.registration.mapping import TractMapping
 from bus_seg.registration.needle import NeedleDetection, find_needle
 from bus_seg.registration.placement import FitTract, Physical
 from bus_seg.registration.projection import AreaProjection, ProfileProjection, cancer_on_grid
@@ -122,8 +123,8 @@ def register_case(record: CaseRecord, settings: RegistrationSettings) -> CaseReg
     warnings += placement_warnings
     projected = projection_for(settings).project(core, tissue, cancer, mapping, us.shape)
     strip = tract.strip_mask(us.shape)
-    labels = np.where(strip, projected, NOT_SAMPLED).astype(np.uint8)
-    sampled = labels != NOT_SAMPLED
+    labels = np.where(strip, projected, IGNORE_LABEL).astype(np.uint8)
+    sampled = labels != IGNORE_LABEL
     problem = strip_size_problem(
         tract.length_px, tract.diameter_mm, tract.spacing_mm, int(sampled.sum())
     )

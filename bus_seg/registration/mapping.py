@@ -17,10 +17,10 @@ from dataclasses import dataclass
 import numpy as np
 import SimpleITK as sitk
 
+from bus_seg.labels import IGNORE_LABEL
 from bus_seg.registration.fragments import Fragment
 from bus_seg.registration.tract import Tract
 
-NOT_SAMPLED = 255
 ENDS_TOLERANCE = 1e-6
 """Slack (in bins) of the core's ends, so that a pixel exactly at an end is sampled."""
 
@@ -119,12 +119,12 @@ def resample_along_core(
         mapping.reference_image(shape),
         mapping.core_length_transform(),
         sitk.sitkNearestNeighbor,
-        NOT_SAMPLED,
+        IGNORE_LABEL,
     )
     out = sitk.GetArrayFromImage(resampled)
     if not mapping.fills_segment:
         along_mm = mapping.tract.coordinates(shape)[0] * mapping.tract.spacing_mm
         length = mapping.core_length(along_mm)
         slack = ENDS_TOLERANCE * step_um
-        out[(length < -slack) | (length > step_um * len(values) + slack)] = NOT_SAMPLED
+        out[(length < -slack) | (length > step_um * len(values) + slack)] = IGNORE_LABEL
     return out

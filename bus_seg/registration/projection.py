@@ -15,8 +15,9 @@ import SimpleITK as sitk
 from scipy import ndimage
 
 from bus_seg.io.annotations import Annotation, rasterize
+from bus_seg.labels import IGNORE_LABEL
 from bus_seg.registration.fragments import CoreGeometry, Fragment
-from bus_seg.registration.mapping import NOT_SAMPLED, TractMapping, resample_along_core
+from bus_seg.registration.mapping import TractMapping, resample_along_core
 from bus_seg.registration.tissue import TissueMap
 
 _NO_TISSUE = 2
@@ -150,7 +151,7 @@ class AreaProjection:
         grid = _grid_image(tissue)
         reference = mapping.reference_image(shape)
         half_width = mapping.tract.diameter_mm / 2.0 * mapping.um_per_mm
-        labels = np.full(shape, NOT_SAMPLED, dtype=np.uint8)
+        labels = np.full(shape, IGNORE_LABEL, dtype=np.uint8)
         for index, (fragment, offset) in enumerate(
             zip(core.fragments, core.offsets_um, strict=True)
         ):
@@ -169,7 +170,7 @@ class AreaProjection:
                 reference,
                 mapping.fragment_transform(fragment, offset),
                 sitk.sitkNearestNeighbor,
-                NOT_SAMPLED,
+                IGNORE_LABEL,
             )
             mine = owner == index
             labels[mine] = sitk.GetArrayFromImage(resampled)[mine]

@@ -19,6 +19,7 @@ from scipy import ndimage
 
 from bus_seg.io.images import write_png
 from bus_seg.io.wsi_writer import SCANNED_SUFFIXES, WSI_SUFFIXES, write_scanned_slide, write_wsi
+from bus_seg.labels import CANCER_LABEL, IGNORE_LABEL
 from bus_seg.simulate.annotation_writer import (
     geojson_features,
     mask_polygons,
@@ -106,7 +107,7 @@ def simulate_case(job: CaseJob, settings: SimulationSettings, out_dir: Path) -> 
     rasters = rasterize_slide(layout, mapping, source.field)
     profile = tissue_profile(rasters, layout.main.direction)
     labels = reference_labels(image.shape, tract.p0, tract.p1, diameter_px, profile)
-    strip = labels != 255
+    strip = labels != IGNORE_LABEL
     cancer_share = float((labels[strip] == 1).mean())
     if cancer_share in (0.0, 1.0):
         reason = "the sampled core is all " + ("cancer" if cancer_share else "non-cancer")
@@ -249,7 +250,7 @@ def _write_annotation(
     """
     annotation = settings.annotation
     if scale == 1 and rng.random() < annotation.label_image_probability:
-        value = int(rng.choice([1, 255]))
+        value = int(rng.choice([CANCER_LABEL, IGNORE_LABEL]))
         path = f"{name}_labels.png"
         write_label_image(out_dir / path, cancer, value)
         return path, {"annotation_format": "label_image", "label_value": value}

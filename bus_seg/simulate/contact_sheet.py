@@ -16,6 +16,7 @@ from bus_seg.io.atomic import atomic_path
 from bus_seg.io.images import read_gray, read_label_map
 from bus_seg.io.manifest import CaseRecord, read_manifest
 from bus_seg.io.wsi import open_wsi
+from bus_seg.labels import IGNORE_LABEL
 
 _CANCER_RGB = np.array([230, 40, 40], dtype=np.float32)
 _NORMAL_RGB = np.array([40, 200, 80], dtype=np.float32)
@@ -36,7 +37,7 @@ def ultrasound_panel(record: CaseRecord, lesion_mask_path: Path | None) -> np.nd
         for value, colour in ((1, _CANCER_RGB), (0, _NORMAL_RGB)):
             where = labels == value
             rgb[where] = 0.55 * rgb[where] + 0.45 * colour
-        strip = labels != 255
+        strip = labels != IGNORE_LABEL
         rgb[find_boundaries(strip, mode="outer") & ~strip] = 255
     if lesion_mask_path is not None:
         lesion = read_gray(lesion_mask_path) > 0

@@ -19,10 +19,9 @@ import numpy as np
 import shapely
 from scipy import ndimage
 
+from bus_seg.labels import IGNORE_LABEL
 from bus_seg.simulate.slide import SlideRasters
 from bus_seg.simulate.strip import Point, strip_coordinates
-
-IGNORE = 255
 
 
 @dataclass(frozen=True, eq=False)
@@ -164,6 +163,6 @@ def reference_labels(
     """The reference label map: 255 off the strip, the profile's label on it."""
     t, distance = strip_coordinates(shape, p0, p1)
     inside = (t >= 0.0) & (t <= 1.0) & (distance <= diameter_px / 2.0)
-    labels = np.full(shape, IGNORE, dtype=np.uint8)
+    labels = np.full(shape, IGNORE_LABEL, dtype=np.uint8)
     labels[inside] = profile.labels_at(t[inside])
     return labels

@@ -11,6 +11,7 @@ from hydra.utils import instantiate
 from omegaconf import DictConfig, open_dict
 from pytorch_lightning.utilities import rank_zero_only
 
+from bus_seg.labels import DEFAULT_MEAN, DEFAULT_STD
 from bus_seg.training.callbacks import ConfigInCheckpoint
 from bus_seg.training.module import SegmentationModule
 from bus_seg.training.run_outputs import RunOutputs
@@ -24,8 +25,8 @@ def build_module(cfg: DictConfig) -> SegmentationModule:
         loss=instantiate(cfg.loss),
         optimizer=instantiate(cfg.optimizer),
         scheduler=instantiate(scheduler) if scheduler else None,
-        mean=cfg.data.get("mean", 0.449),
-        std=cfg.data.get("std", 0.226),
+        mean=cfg.data.get("mean", DEFAULT_MEAN),
+        std=cfg.data.get("std", DEFAULT_STD),
     )
 
 

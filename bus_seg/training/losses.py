@@ -23,11 +23,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from bus_seg.data.samples import WEAK_NEGATIVE_LABEL
 from bus_seg.errors import ConfigError
-
-IGNORE_INDEX = 255
-CANCER_CLASS = 1
+from bus_seg.labels import CANCER_LABEL, IGNORE_LABEL, WEAK_NEGATIVE_LABEL
 
 
 def _class_weights(weight: Sequence[float] | None) -> torch.Tensor | None:
@@ -56,7 +53,7 @@ class CrossEntropy(nn.Module):
     """
 
     def __init__(
-        self, weight: Sequence[float] | None = None, ignore_index: int = IGNORE_INDEX
+        self, weight: Sequence[float] | None = None, ignore_index: int = IGNORE_LABEL
     ) -> None:
         super().__init__()
         self.ignore_index = ignore_index
@@ -90,7 +87,7 @@ class DiceLoss(nn.Module):
     """
 
     def __init__(
-        self, smooth: float = 1.0, ignore_index: int = IGNORE_INDEX, class_index: int = CANCER_CLASS
+        self, smooth: float = 1.0, ignore_index: int = IGNORE_LABEL, class_index: int = CANCER_LABEL
     ) -> None:
         super().__init__()
         if smooth <= 0:
@@ -125,7 +122,7 @@ class CEDice(nn.Module):
         dice_weight: float = 1.0,
         weight: Sequence[float] | None = None,
         smooth: float = 1.0,
-        ignore_index: int = IGNORE_INDEX,
+        ignore_index: int = IGNORE_LABEL,
     ) -> None:
         super().__init__()
         self.ce_weight = ce_weight
@@ -157,7 +154,7 @@ class FocalLoss(nn.Module):
         self,
         gamma: float = 2.0,
         alpha: float | Sequence[float] | None = None,
-        ignore_index: int = IGNORE_INDEX,
+        ignore_index: int = IGNORE_LABEL,
     ) -> None:
         super().__init__()
         if gamma < 0:
@@ -247,7 +244,7 @@ class SegmentationLoss(nn.Module):
         """
         raw_target = target
         weak = target == WEAK_NEGATIVE_LABEL
-        target = torch.where(weak, IGNORE_INDEX, target)
+        target = torch.where(weak, IGNORE_LABEL, target)
         parts = {"loss_out": self.criterion(outputs["out"], target)}
         total = parts["loss_out"]
         if "aux" in outputs and self.aux_weight > 0:
@@ -262,7 +259,7 @@ class SegmentationLoss(nn.Module):
             parts[f"loss_{name}"] = term(outputs["out"], seen, image)
             total = total + term.weight * parts[f"loss_{name}"]
         if weak.any():
-            log_p = outputs["out"].float().log_softmax(dim=1)[:, 1 - CANCER_CLASS]
+            log_p = outputs["out"].float().log_softmax(dim=1)[:, 1 - CANCER_LABEL]
             parts["loss_weak"] = -(log_p * weak).sum() / weak.sum()
             total = total + self.weak_weight * parts["loss_weak"]
         return {"loss": total, **parts}

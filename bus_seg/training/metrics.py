@@ -28,13 +28,14 @@ import torch
 from torchmetrics import Metric
 from torchmetrics.functional.classification import binary_stat_scores
 
-IGNORE_INDEX = 255
+from bus_seg.labels import IGNORE_LABEL
+
 METRIC_NAMES = ("pixel_acc", "dice", "iou", "recall", "precision", "specificity", "balanced_acc")
 PER_IMAGE_LOGGED = ("dice", "recall", "pixel_acc")
 
 
 def stat_scores(
-    pred: torch.Tensor, target: torch.Tensor, ignore_index: int = IGNORE_INDEX
+    pred: torch.Tensor, target: torch.Tensor, ignore_index: int = IGNORE_LABEL
 ) -> torch.Tensor:
     """Count (tp, fp, tn, fn) of the cancer class over labelled pixels.
 
@@ -107,7 +108,7 @@ class SegmentationMetrics(Metric):
 
     full_state_update = False
 
-    def __init__(self, ignore_index: int = IGNORE_INDEX) -> None:
+    def __init__(self, ignore_index: int = IGNORE_LABEL) -> None:
         super().__init__()
         self.ignore_index = ignore_index
         self.add_state("counts", default=torch.zeros(4, dtype=torch.long), dist_reduce_fx="sum")

@@ -13,6 +13,7 @@ from torch import nn
 from torchmetrics import MaxMetric
 
 from bus_seg.errors import BusSegError
+from bus_seg.labels import DEFAULT_MEAN, DEFAULT_STD
 from bus_seg.training.eval_sample import EvalSample
 from bus_seg.training.metrics import SegmentationMetrics
 
@@ -57,8 +58,8 @@ class SegmentationModule(pl.LightningModule):
         loss: nn.Module,
         optimizer: OptimizerFactory,
         scheduler: SchedulerFactory | None = None,
-        mean: float = 0.449,
-        std: float = 0.226,
+        mean: float = DEFAULT_MEAN,
+        std: float = DEFAULT_STD,
     ) -> None:
         super().__init__()
         self.save_hyperparameters(ignore=["net", "loss", "optimizer", "scheduler"])

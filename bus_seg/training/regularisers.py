@@ -28,10 +28,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from bus_seg.errors import ConfigError
-
-IGNORE_INDEX = 255
-WEAK_NEGATIVE = 254
-CANCER_CLASS = 1
+from bus_seg.labels import CANCER_LABEL, IGNORE_LABEL, WEAK_NEGATIVE_LABEL
 
 
 def _zero(logits: torch.Tensor) -> torch.Tensor:
@@ -88,7 +85,7 @@ class GatedCRFLoss(nn.Module):
     def forward(
         self, logits: torch.Tensor, target: torch.Tensor, image: torch.Tensor
     ) -> torch.Tensor:
-        prob = logits.float().softmax(dim=1)[:, CANCER_CLASS : CANCER_CLASS + 1]
+        prob = logits.float().softmax(dim=1)[:, CANCER_LABEL : CANCER_LABEL + 1]
         gray = image.float().mean(dim=1, keepdim=True)
         if self.downsample > 1:
             prob = F.avg_pool2d(prob, self.downsample, ceil_mode=True)
@@ -151,8 +148,8 @@ class CompactnessPrior(nn.Module):
         n, h, w = target.shape
         ys = torch.arange(h, device=target.device, dtype=torch.float32).view(1, h, 1)
         xs = torch.arange(w, device=target.device, dtype=torch.float32).view(1, 1, w)
-        cancer = (target == CANCER_CLASS).float()
-        labelled = (target != IGNORE_INDEX).float()
+        cancer = (target == CANCER_LABEL).float()
+        labelled = (target != IGNORE_LABEL).float()
         count = cancer.sum(dim=(1, 2))
         cy, cx = _centre(cancer, ys, xs)
         distance = torch.sqrt((ys - cy.view(n, 1, 1)) ** 2 + (xs - cx.view(n, 1, 1)) ** 2)
@@ -165,7 +162,7 @@ class CompactnessPrior(nn.Module):
             + self.margin_px
         )
         far = distance > radius.view(n, 1, 1)
-        return far & (target == IGNORE_INDEX) & (count > 0).view(n, 1, 1)
+        return far & (target == IGNORE_LABEL) & (count > 0).view(n, 1, 1)
 
     def forward(
         self, logits: torch.Tensor, target: torch.Tensor, image: torch.Tensor
@@ -173,7 +170,7 @@ class CompactnessPrior(nn.Module):
         weak = self.outside(target)
         if not weak.any():
             return _zero(logits)
-        log_p_non_cancer = logits.float().log_softmax(dim=1)[:, 1 - CANCER_CLASS]
+        log_p_non_cancer = logits.float().log_softmax(dim=1)[:, 1 - CANCER_LABEL]
         return -(log_p_non_cancer * weak).sum() / weak.sum()
 
 
@@ -200,7 +197,7 @@ class EntropyMinimisation(nn.Module):
     def forward(
         self, logits: torch.Tensor, target: torch.Tensor, image: torch.Tensor
     ) -> torch.Tensor:
-        unlabelled = target == IGNORE_INDEX
+        unlabelled = target == IGNORE_LABEL
         if not unlabelled.any():
             return _zero(logits)
         log_p = logits.float().log_softmax(dim=1)
@@ -243,11 +240,11 @@ class BoxPrior(nn.Module):
     def forward(
         self, logits: torch.Tensor, target: torch.Tensor, image: torch.Tensor
     ) -> torch.Tensor:
-        boxed = (target == WEAK_NEGATIVE).flatten(1).any(dim=1)
+        boxed = (target == WEAK_NEGATIVE_LABEL).flatten(1).any(dim=1)
         if not boxed.any():
             return _zero(logits)
-        inside = ((target == IGNORE_INDEX) | (target == CANCER_CLASS))[boxed].float()
-        prob = logits.float().softmax(dim=1)[boxed, CANCER_CLASS] * inside
+        inside = ((target == IGNORE_LABEL) | (target == CANCER_LABEL))[boxed].float()
+        prob = logits.float().softmax(dim=1)[boxed, CANCER_LABEL] * inside
         per_image = []
         for dim in (1, 2):  # rows (sum over columns), then columns (sum over rows)
             crossed = inside.amax(dim=dim) > 0

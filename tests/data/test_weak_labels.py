@@ -11,11 +11,12 @@ import pytest
 
 from bus_seg.data.datamodules import SegmentationDataModule
 from bus_seg.data.dataset import SegmentationDataset
-from bus_seg.data.samples import WEAK_NEGATIVE_LABEL, SegmentationSample
+from bus_seg.data.samples import SegmentationSample
 from bus_seg.data.transforms import build_transform
 from bus_seg.errors import ConfigError, InputError
 from bus_seg.io.images import write_png
 from bus_seg.io.manifest import read_manifest, write_manifest
+from bus_seg.labels import WEAK_NEGATIVE_LABEL
 
 H, W = 32, 64
 

@@ -14,7 +14,8 @@ import shapely
 from hypothesis import assume, given
 
 from bus_seg.errors import InputError
-from bus_seg.io.annotations import DEFAULT_CANCER_CLASSES, read_annotation
+from bus_seg.io.annotations import read_annotation
+from bus_seg.labels import DEFAULT_CANCER_CLASSES
 
 SLIDE = (200, 300)  # level-0 (height, width)
 CANCER = "Tumor"
