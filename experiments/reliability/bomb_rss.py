@@ -3,7 +3,7 @@
 Usage (from the repository root):
     .venv/bin/python experiments/reliability/bomb_rss.py
 
-Each bomb is made in a temporary folder (see ``tests/reliability/bombs.py``) and read in a fresh
+Each bomb is made in a temporary folder (see ``tests/helpers/bombs.py``) and read in a fresh
 child process by the reader that registration and validation use; the child's peak resident
 memory (``VmHWM``) is printed with the error it gave. The DICOM bomb holds
 all its claimed pixel bytes (deflated), so it truly inflates to 1.6 GB.
@@ -19,8 +19,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[2]
-sys.path.insert(0, str(REPO / "tests" / "reliability"))
-from bombs import write_dicom_bomb, write_tiff_bomb  # noqa: E402
+sys.path.insert(0, str(REPO))  # run as a script: the repository root, for tests.helpers
+from tests.helpers.bombs import write_dicom_bomb, write_tiff_bomb  # noqa: E402
 
 LIMIT_MB = 500.0
 READERS = {

@@ -10,8 +10,6 @@ annotation format.
 from __future__ import annotations
 
 import math
-import sys
-from pathlib import Path
 
 import hypothesis.strategies as st
 import numpy as np
@@ -21,9 +19,7 @@ from hypothesis import assume, given
 from bus_seg.errors import BusSegError
 from bus_seg.io.manifest import read_manifest
 from bus_seg.registration import RegistrationSettings, register_case
-
-sys.path.insert(0, str(Path(__file__).parents[1] / "registration"))
-from registration_factory import CaseSpec, FragmentSpec, strip_truth, write_cohort  # noqa: E402
+from tests.helpers.registration_factory import CaseSpec, FragmentSpec, strip_truth, write_cohort
 
 US_SHAPE = (120, 160)
 SPACING_MM = 0.1

@@ -10,13 +10,13 @@ import pydicom.data
 import pydicom.pixels
 import pytest
 import tifffile
-from test_dicom import region, write_dicom
 
 from bus_seg.errors import InputError
 from bus_seg.io.dicom import read_dicom_frame
 from bus_seg.io.images import to_gray
 from bus_seg.io.manifest import read_manifest, write_manifest
 from bus_seg.io.ultrasound import read_ultrasound, read_ultrasound_frames, read_ultrasound_pixels
+from tests.helpers.dicom import region, write_dicom
 
 
 def shipped_example(name: str) -> Path:

@@ -9,88 +9,15 @@ import numpy as np
 import pydicom
 import pytest
 from PIL import Image
-from pydicom.dataset import Dataset, FileDataset, FileMetaDataset
 from pydicom.encaps import encapsulate
 from pydicom.pixels import convert_color_space
-from pydicom.sequence import Sequence
-from pydicom.uid import ExplicitVRLittleEndian, JPEGBaseline8Bit, generate_uid
+from pydicom.uid import JPEGBaseline8Bit
 
 from bus_seg.errors import InputError
 from bus_seg.io.dicom import is_dicom, read_dicom_frame, read_dicom_ultrasound
 from bus_seg.io.images import to_gray
 from bus_seg.io.ultrasound import read_ultrasound
-
-US_IMAGE_STORAGE = "1.2.840.10008.5.1.4.1.1.6.1"
-SECRETS = {
-    "PatientName": "Doe^Jane",
-    "PatientID": "SECRET123",
-    "PatientBirthDate": "19700101",
-    "AccessionNumber": "ACC998877",
-    "InstitutionName": "St Hidden Hospital",
-    "StudyDate": "20240229",
-    "ReferringPhysicianName": "House^Gregory",
-}
-
-
-def region(
-    delta_cm: tuple[float, float], box: tuple[int, int, int, int], units: int = 3, spatial: int = 1
-) -> Dataset:
-    """One item of SequenceOfUltrasoundRegions: (dx, dy) in cm over box (x0, y0, x1, y1)."""
-    item = Dataset()
-    item.RegionSpatialFormat = spatial
-    item.RegionDataType = 1
-    item.RegionLocationMinX0, item.RegionLocationMinY0 = box[0], box[1]
-    item.RegionLocationMaxX1, item.RegionLocationMaxY1 = box[2], box[3]
-    item.PhysicalUnitsXDirection = item.PhysicalUnitsYDirection = units
-    item.PhysicalDeltaX, item.PhysicalDeltaY = delta_cm
-    return item
-
-
-def write_dicom(
-    path: Path,
-    pixels: np.ndarray,
-    *,
-    photometric: str | None = None,
-    bits_stored: int | None = None,
-    regions: list[Dataset] | None = None,
-    pixel_spacing: tuple[float, float] | None = None,
-    frames: int = 1,
-    identifying: bool = True,
-    with_pixels: bool = True,
-) -> Path:
-    """A DICOM Part 10 US file (Explicit VR Little Endian) holding ``pixels`` (frames first)."""
-    meta = FileMetaDataset()
-    meta.MediaStorageSOPClassUID = US_IMAGE_STORAGE
-    meta.MediaStorageSOPInstanceUID = generate_uid()
-    meta.TransferSyntaxUID = ExplicitVRLittleEndian
-    ds = FileDataset(str(path), {}, file_meta=meta, preamble=b"\0" * 128)
-    ds.SOPClassUID = US_IMAGE_STORAGE
-    ds.SOPInstanceUID = meta.MediaStorageSOPInstanceUID
-    ds.StudyInstanceUID = generate_uid()
-    ds.Modality = "US"
-    if identifying:
-        for keyword, value in SECRETS.items():
-            setattr(ds, keyword, value)
-    color = pixels.ndim == (4 if frames > 1 else 3)
-    ds.SamplesPerPixel = 3 if color else 1
-    ds.PhotometricInterpretation = photometric or ("RGB" if color else "MONOCHROME2")
-    if color:
-        ds.PlanarConfiguration = 0
-    ds.Rows, ds.Columns = pixels.shape[-3:-1] if color else pixels.shape[-2:]
-    ds.BitsAllocated = pixels.dtype.itemsize * 8
-    ds.BitsStored = bits_stored or ds.BitsAllocated
-    ds.HighBit = ds.BitsStored - 1
-    ds.PixelRepresentation = 0
-    if frames > 1:
-        ds.NumberOfFrames = frames
-    if regions is not None:
-        ds.SequenceOfUltrasoundRegions = Sequence(regions)
-    if pixel_spacing is not None:
-        ds.PixelSpacing = list(pixel_spacing)
-    if with_pixels:
-        ds.PixelData = np.ascontiguousarray(pixels).tobytes()
-    ds.save_as(path, enforce_file_format=True)
-    return path
+from tests.helpers.dicom import SECRETS, region, write_dicom
 
 
 @pytest.fixture

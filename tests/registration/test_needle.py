@@ -6,8 +6,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import small_spec
-from registration_factory import write_cohort
 from skimage.draw import polygon
 
 from bus_seg.errors import RegistrationError
@@ -16,6 +14,8 @@ from bus_seg.io.manifest import read_manifest
 from bus_seg.registration.case import register_case
 from bus_seg.registration.needle import find_needle
 from bus_seg.registration.settings import RegistrationSettings
+from tests.helpers.registration_cases import small_spec
+from tests.helpers.registration_factory import write_cohort
 
 SPACING_MM = 0.1
 

@@ -15,19 +15,19 @@ from pathlib import Path
 import numpy as np
 import pytest
 import tifffile
-from conftest import small_spec
 from PIL import Image
-from registration_factory import write_cohort
 
 import bus_seg.data.validation as validate_module
 from bus_seg.data.samples import SegmentationSample
+from bus_seg.data.validation import check_cohort
 from bus_seg.inference.folder import InputImages
 from bus_seg.inference.inputs import collect_inputs
 from bus_seg.io.manifest import read_manifest
 from bus_seg.io.ultrasound import read_ultrasound
 from bus_seg.registration.case import register_case
 from bus_seg.registration.settings import RegistrationSettings
-from bus_seg.data.validation import check_cohort
+from tests.helpers.registration_cases import small_spec
+from tests.helpers.registration_factory import write_cohort
 
 KINDS = ("gray8", "gray16", "rgb", "planar_rgb", "multi_page", "dicom_cine")
 
@@ -63,7 +63,7 @@ def write_kind(kind: str, gray: np.ndarray, folder: Path) -> tuple[Path, np.ndar
         path = folder / "loop.tif"
         tifffile.imwrite(path, np.stack([gray, *others]), photometric="minisblack")
         return path, gray, others[1]
-    from test_dicom_frames import write_cine  # noqa: PLC0415 (a pydicom-only helper)
+    from tests.helpers.dicom import write_cine
 
     path = write_cine(folder / "loop.dcm", np.stack([gray, *others]))
     return path, gray, others[1]

@@ -6,14 +6,14 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import small_spec
-from registration_factory import CaseSpec, FragmentSpec, strip_truth, write_cohort
 
 from bus_seg.io.manifest import read_manifest
 from bus_seg.registration.agreement import cancer_dice
 from bus_seg.registration.case import CaseRegistration, register_case
 from bus_seg.registration.settings import RegistrationSettings
 from bus_seg.registration.tract import Tract
+from tests.helpers.registration_cases import small_spec
+from tests.helpers.registration_factory import CaseSpec, FragmentSpec, strip_truth, write_cohort
 
 
 def register_one(spec: CaseSpec, folder: Path, **settings) -> CaseRegistration:

@@ -7,14 +7,13 @@ import sys
 from pathlib import Path
 
 import pytest
-from conftest import small_spec
-from hydra import compose, initialize_config_module
-from hydra.core.global_hydra import GlobalHydra
-from registration_factory import write_case
 
 from bus_seg.cli.register import register_from_config
 from bus_seg.errors import ConfigError
 from bus_seg.io.manifest import write_manifest
+from tests.helpers.configs import compose_entry
+from tests.helpers.registration_cases import small_spec
+from tests.helpers.registration_factory import write_case
 
 REGISTER = [sys.executable, "-c", "from bus_seg.cli.register import main; main()"]
 
@@ -28,12 +27,7 @@ def cohort(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def compose_register(*overrides: str):
-    GlobalHydra.instance().clear()
-    try:
-        with initialize_config_module(config_module="bus_seg.conf", version_base="1.3"):
-            return compose(config_name="register", overrides=list(overrides))
-    finally:
-        GlobalHydra.instance().clear()
+    return compose_entry("register", *overrides)
 
 
 @pytest.mark.parametrize(

@@ -10,19 +10,20 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-from conftest import small_spec
-from hydra import compose, initialize_config_module
+from hydra import compose
 from hydra._internal.callbacks import Callbacks
 from hydra.core.global_hydra import GlobalHydra
 from hydra.core.plugins import Plugins
 from hydra.types import HydraContext
 from omegaconf import DictConfig
-from registration_factory import write_case
 
 from bus_seg.cli.register import register_from_config
 from bus_seg.errors import ConfigError
 from bus_seg.io.manifest import write_manifest
 from bus_seg.registration.shards import check_shard, shard_of
+from tests.helpers.configs import compose_entry, packaged_configs
+from tests.helpers.registration_cases import small_spec
+from tests.helpers.registration_factory import write_case
 
 pytestmark = pytest.mark.filterwarnings(r"ignore:\s*'hydra/launcher/:UserWarning")
 REGISTER = [sys.executable, "-c", "from bus_seg.cli.register import main; main()"]
@@ -108,10 +109,7 @@ def test_joblib_sharded_registration_merges_into_a_single_runs_outputs(
 
 
 def test_num_shards_without_shard_says_how_to_run_a_multirun(cohort: Path, tmp_path: Path) -> None:
-    GlobalHydra.instance().clear()
-    with initialize_config_module(config_module="bus_seg.conf", version_base="1.3"):
-        cfg = compose("register", [f"manifest={cohort}", f"out_dir={tmp_path}", "num_shards=3"])
-    GlobalHydra.instance().clear()
+    cfg = compose_entry("register", f"manifest={cohort}", f"out_dir={tmp_path}", "num_shards=3")
     with pytest.raises(ConfigError, match="shard=0,1,...,2"):
         register_from_config(cfg)
 
@@ -140,8 +138,7 @@ def test_submitit_slurm_launcher_submits_one_job_per_shard(
     monkeypatch.setenv("PATH", f"{bin_dir}{os.pathsep}{os.environ['PATH']}")
     monkeypatch.setattr(submitit.slurm.slurm.SlurmJob, "results", lambda job: [f"job {job.job_id}"])
     out_dir = tmp_path / "registered"
-    GlobalHydra.instance().clear()
-    with initialize_config_module(config_module="bus_seg.conf", version_base="1.3"):
+    with packaged_configs():
         cfg = compose(
             "register",
             [
@@ -162,7 +159,6 @@ def test_submitit_slurm_launcher_submits_one_job_per_shard(
         returns = launcher.launch(
             [[f"shard={i}", "num_shards=3"] for i in range(3)], initial_job_idx=0
         )
-    GlobalHydra.instance().clear()
     assert returns == ["job 77_0", "job 77_1", "job 77_2"]
     sbatch = script.read_text()
     assert "#SBATCH --array=0-2%" in sbatch and "#SBATCH --job-name=register" in sbatch

@@ -8,13 +8,13 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import small_spec
-from registration_factory import write_case
 
 from bus_seg.errors import RegistrationError
 from bus_seg.io.images import read_label_map, write_png
 from bus_seg.io.manifest import write_manifest
 from bus_seg.registration import register_cohort
+from tests.helpers.registration_cases import small_spec
+from tests.helpers.registration_factory import write_case
 
 
 def copy_case(root: Path, good: dict, case_id: str, **changes) -> dict:

@@ -8,10 +8,10 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import small_spec
-from registration_factory import write_cohort
 
 from bus_seg.registration import pipeline, register_cohort
+from tests.helpers.registration_cases import small_spec
+from tests.helpers.registration_factory import write_cohort
 
 
 def snapshot(folder: Path) -> dict[str, tuple[bytes, int]]:

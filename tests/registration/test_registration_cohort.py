@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from conftest import RegisteredCohort, geometry_specs
-from registration_factory import strip_truth
 
 from bus_seg.io.images import read_label_map
 from bus_seg.registration.agreement import boundary_error_mm, cancer_dice
 from bus_seg.registration.tract import Tract
+from tests.helpers.registration_cases import RegisteredCohort, geometry_specs
+from tests.helpers.registration_factory import strip_truth
 
 CASE_IDS = [spec.case_id for spec in geometry_specs()]
 

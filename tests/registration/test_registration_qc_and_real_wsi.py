@@ -6,9 +6,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import small_spec
 from PIL import Image
-from registration_factory import write_cohort
 
 from bus_seg.io.manifest import read_manifest
 from bus_seg.io.wsi import open_wsi
@@ -17,6 +15,8 @@ from bus_seg.registration.fragments import find_fragments
 from bus_seg.registration.qc import render_qc
 from bus_seg.registration.settings import RegistrationSettings
 from bus_seg.registration.tissue import read_tissue_map
+from tests.helpers.registration_cases import small_spec
+from tests.helpers.registration_factory import write_cohort
 
 
 def test_qc_picture_is_a_png_with_both_panels(tmp_path: Path) -> None:

@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
 import pytest
 
-sys.path.insert(0, str(Path(__file__).parents[2] / "experiments" / "reliability"))
-from bomb_rss import LIMIT_MB, make_bombs, measure  # noqa: E402
+from experiments.reliability.bomb_rss import LIMIT_MB, make_bombs, measure
 
 
 @pytest.mark.slow

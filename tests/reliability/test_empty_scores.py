@@ -3,23 +3,20 @@
 from __future__ import annotations
 
 import math
-import sys
 from pathlib import Path
 
 import pandas as pd
 import pytest
 import torch
 
+from bus_seg.data.validation import validate_cohort
 from bus_seg.errors import InputError
 from bus_seg.io.manifest import write_manifest
 from bus_seg.registration import register_cohort
 from bus_seg.registration.strip_size import strip_size_problem
 from bus_seg.train import check_test_scored
 from bus_seg.training.metrics import SegmentationMetrics
-from bus_seg.data.validation import validate_cohort
-
-sys.path.insert(0, str(Path(__file__).parents[1] / "registration"))
-from registration_factory import CaseSpec, FragmentSpec, write_case  # noqa: E402
+from tests.helpers.registration_factory import CaseSpec, FragmentSpec, write_case
 
 
 def test_strip_size_rules() -> None:

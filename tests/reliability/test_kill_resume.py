@@ -1,6 +1,6 @@
 """A training run killed with SIGKILL mid-epoch resumes and ends with the uninterrupted run's metrics.
 
-The killed run is a real ``bus-seg-train`` process (a test-only callback, ``killer.KillAtStep``,
+The killed run is a real ``bus-seg-train`` process (a test-only callback, ``tests.helpers.killer.KillAtStep``,
 SIGKILLs it: no cleanup, like a crash or an OOM kill). It resumes from ``checkpoints/last.ckpt``
 (a step checkpoint in the middle of an epoch) with ``ckpt_path=last``, or automatically when a run
 starts again in the same output folder. CPU, ``trainer.deterministic=true``, the same seed.
@@ -28,7 +28,7 @@ from omegaconf import DictConfig, open_dict
 from bus_seg.train import train
 from bus_seg.training.callbacks import TrainLoaderPositionInCheckpoint
 
-HERE = Path(__file__).parent
+REPO = Path(__file__).resolve().parents[2]
 TRAIN = Path(sys.executable).with_name("bus-seg-train")
 # 16 images: 11 train images in 5 batches of 2 per epoch (drop_last), 3 epochs = 15 steps; a step
 # checkpoint every 3 steps, so a kill at step 8 resumes from step 6 = epoch 1 after its first batch.
@@ -57,7 +57,7 @@ def run_cli(run_dir: Path, cache_dir: Path, *overrides: str) -> subprocess.Compl
         os.environ,
         OMP_NUM_THREADS="1",
         MKL_NUM_THREADS="1",
-        PYTHONPATH=os.pathsep.join([str(HERE), os.environ.get("PYTHONPATH", "")]),
+        PYTHONPATH=os.pathsep.join([str(REPO), os.environ.get("PYTHONPATH", "")]),
     )
     command = [
         str(TRAIN),
@@ -70,7 +70,10 @@ def run_cli(run_dir: Path, cache_dir: Path, *overrides: str) -> subprocess.Compl
 
 
 def kill_overrides(step: int) -> list[str]:
-    return ["+callbacks.kill._target_=killer.KillAtStep", f"+callbacks.kill.step={step}"]
+    return [
+        "+callbacks.kill._target_=tests.helpers.killer.KillAtStep",
+        f"+callbacks.kill.step={step}",
+    ]
 
 
 def compose_run(run_dir: Path, cache_dir: Path, *overrides: str) -> DictConfig:

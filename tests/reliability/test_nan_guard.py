@@ -31,8 +31,13 @@ RUN = [
 
 
 def poisoned(step: int, mode: str) -> list[str]:
-    """Overrides for the test-only loss of ``poison.py`` (NaN at the ``step``-th training call)."""
-    return ["loss._target_=poison.PoisonedLoss", f"+loss.step={step}", f"+loss.mode={mode}"]
+    """Overrides for the test-only loss of ``tests/helpers/poison.py`` (NaN at the ``step``-th
+    training call)."""
+    return [
+        "loss._target_=tests.helpers.poison.PoisonedLoss",
+        f"+loss.step={step}",
+        f"+loss.mode={mode}",
+    ]
 
 
 def last_checkpoint(run_dir: Path) -> dict:

@@ -11,8 +11,7 @@ from pathlib import Path
 
 import pytest
 
-sys.path.insert(0, str(Path(__file__).parents[1] / "registration"))
-from registration_factory import CaseSpec, FragmentSpec, write_cohort  # noqa: E402
+from tests.helpers.registration_factory import CaseSpec, FragmentSpec, write_cohort
 
 pytestmark = [
     pytest.mark.slow,

@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
-from bombs import write_dicom_bomb, write_tiff_bomb
 
 from bus_seg.errors import ConfigError, InputError
 from bus_seg.io.annotations import read_annotation
@@ -17,9 +15,8 @@ from bus_seg.io.pixel_budget import DEFAULT_MAX_PIXELS, ENV_VAR, check_pixel_bud
 from bus_seg.io.ultrasound import read_ultrasound
 from bus_seg.io.wsi import open_wsi
 from bus_seg.registration import register_cohort
-
-sys.path.insert(0, str(Path(__file__).parents[1] / "registration"))
-from registration_factory import CaseSpec, FragmentSpec, write_case  # noqa: E402
+from tests.helpers.bombs import write_dicom_bomb, write_tiff_bomb
+from tests.helpers.registration_factory import CaseSpec, FragmentSpec, write_case
 
 BUDGET = "pixel budget"
 

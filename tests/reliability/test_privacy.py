@@ -32,9 +32,7 @@ from bus_seg.io.images import read_gray
 from bus_seg.io.manifest import read_manifest, write_manifest
 from bus_seg.registration import RegistrationSettings, register_cohort
 from bus_seg.train import train
-
-sys.path.insert(0, str(Path(__file__).parents[1] / "registration"))
-from registration_factory import CaseSpec, FragmentSpec, write_cohort  # noqa: E402
+from tests.helpers.registration_factory import CaseSpec, FragmentSpec, write_cohort
 
 pytest.importorskip("wandb")
 

@@ -6,7 +6,6 @@ import dataclasses
 import errno
 import os
 import shutil
-import sys
 from pathlib import Path
 
 import pandas as pd
@@ -20,9 +19,7 @@ from bus_seg.registration import pipeline as pipeline_module
 from bus_seg.registration.outputs import check_out_dir, output_error_message
 from bus_seg.registration.pipeline import process_case
 from bus_seg.registration.report import read_report
-
-sys.path.insert(0, str(Path(__file__).parents[1] / "registration"))
-from registration_factory import CaseSpec, FragmentSpec, write_case  # noqa: E402
+from tests.helpers.registration_factory import CaseSpec, FragmentSpec, write_case
 
 LONG_ID = "c" * 240
 TEXT_IDS = ("NA", "null", "None", "nan", "1_1_6")

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import dataclasses
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -21,9 +20,7 @@ from bus_seg.io.manifest import read_manifest, write_manifest
 from bus_seg.models import build_model
 from bus_seg.registration import RegistrationSettings, register_cohort
 from bus_seg.train import train
-
-sys.path.insert(0, str(Path(__file__).parents[1] / "registration"))
-from registration_factory import CaseSpec, FragmentSpec, write_case  # noqa: E402
+from tests.helpers.registration_factory import CaseSpec, FragmentSpec, write_case
 
 MARKER = "bus_seg_pickle_payload_ran"
 

@@ -12,9 +12,9 @@ import numpy as np
 import pytest
 import tifffile
 import torch
-from bombs import write_dicom_bomb
 
 from bus_seg import validate as validate_module
+from bus_seg.data.validation import validate_cohort
 from bus_seg.errors import InputError
 from bus_seg.io.annotations import read_annotation
 from bus_seg.io.atomic import atomic_path, remove_stale_temp_files
@@ -25,10 +25,8 @@ from bus_seg.io.wsi import open_wsi
 from bus_seg.registration import register_cohort
 from bus_seg.registration.report import read_report
 from bus_seg.train import train
-from bus_seg.data.validation import validate_cohort
-
-sys.path.insert(0, str(Path(__file__).parents[1] / "registration"))
-from registration_factory import CaseSpec, FragmentSpec, write_case  # noqa: E402
+from tests.helpers.bombs import write_dicom_bomb
+from tests.helpers.registration_factory import CaseSpec, FragmentSpec, write_case
 
 TUMOR = {"classification": {"name": "Tumor"}}
 SQUARE = [[10, 10], [60, 10], [60, 60], [10, 60], [10, 10]]

@@ -6,25 +6,14 @@ import subprocess
 import sys
 from pathlib import Path
 
-from hydra import compose, initialize_config_module
-from hydra.core.global_hydra import GlobalHydra
-
 from bus_seg.cli.simulate import run
+from tests.helpers.configs import compose_entry
 
 
 def test_run_prints_a_summary(tmp_path: Path) -> None:
-    GlobalHydra.instance().clear()
-    with initialize_config_module(config_module="bus_seg.conf", version_base="1.3"):
-        cfg = compose(
-            "simulate",
-            overrides=[
-                f"out_dir={tmp_path / 'c'}",
-                "num_cases=2",
-                "progress=false",
-                "simulation=easy",
-            ],
-        )
-    GlobalHydra.instance().clear()
+    cfg = compose_entry(
+        "simulate", f"out_dir={tmp_path / 'c'}", "num_cases=2", "progress=false", "simulation=easy"
+    )
     text = run(cfg)
     assert "cases written: 2" in text and "difficulty: easy" in text and "s per case" in text
     assert (tmp_path / "c" / "manifest.csv").is_file()
