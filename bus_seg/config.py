@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import dataclasses
 import importlib.util
+import json
 import warnings
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 from hydra import compose, initialize_config_module
 from hydra.core.global_hydra import GlobalHydra
@@ -14,9 +17,63 @@ from omegaconf import DictConfig, open_dict
 CONFIG_MODULE = "bus_seg.conf"
 
 
+def store_settings_configs() -> None:
+    """Store the configs whose values come from the settings dataclasses in Hydra's ConfigStore.
+
+    The defaults of registration and simulation live in one place, their dataclasses
+    (:class:`~bus_seg.registration.RegistrationSettings`,
+    :class:`~bus_seg.simulate.SimulationSettings`); the YAML options hold only their deltas:
+
+    - ``registration/_base``: every registration setting at its default; each
+      ``conf/registration/<option>.yaml`` starts from it (``defaults: [_base, _self_]``);
+    - ``source/_base``: the simulator's image source at its defaults (``conf/source``);
+    - ``simulation/<preset>``: the fault presets (``easy``, ``default``, ``hard``) at ``faults``;
+    - ``_simulate_settings``: every other simulator setting, the base of ``conf/simulate.yaml``.
+
+    Importing :mod:`bus_seg.conf` calls this, so any composition of the packaged configs (the
+    command-line tools, :func:`compose_config`, Hydra's ``initialize_config_module``) finds them.
+    Storing again replaces the nodes with equal ones.
+    """
+    from hydra.core.config_store import ConfigStore
+
+    from bus_seg.registration.settings import RegistrationSettings
+    from bus_seg.simulate.settings import FAULT_PRESETS, SimulationSettings, SourceSettings
+
+    store = ConfigStore.instance()
+    store.store(group="registration", name="_base", node=field_defaults(RegistrationSettings))
+    store.store(group="source", name="_base", node=field_defaults(SourceSettings))
+    for name, values in FAULT_PRESETS.items():
+        node = json.loads(json.dumps({"difficulty": name, **values}))
+        store.store(group="simulation", name=name, package="faults", node=node)
+    simulation = field_defaults(SimulationSettings, skip=("source", "faults"))  # their groups
+    store.store(name="_simulate_settings", node=simulation)
+
+
+def field_defaults(cls: type, skip: tuple[str, ...] = ()) -> dict[str, Any]:
+    """The declared defaults of a settings dataclass as plain values (sections as mappings).
+
+    The values are the fields' defaults as written, before ``__post_init__`` completes them
+    (``wsi.formats`` keeps its three weighted formats, so ``+wsi.formats.svs=...`` still adds
+    the fourth).
+    """
+    values: dict[str, Any] = {}
+    for field in dataclasses.fields(cls):
+        if field.name in skip:
+            continue
+        if field.default is not dataclasses.MISSING:
+            values[field.name] = field.default
+        elif dataclasses.is_dataclass(field.default_factory):
+            values[field.name] = field_defaults(field.default_factory)
+        else:
+            values[field.name] = field.default_factory()
+    return json.loads(json.dumps(values))
+
+
 def prepare_hydra() -> None:
     """Set Hydra up for bus_seg's configs: the bundled sweeper, and no warning for intended merges.
 
+    - The configs that come from the settings dataclasses are stored
+      (:func:`store_settings_configs`).
     - ``conf/hydra/launcher/{joblib,submitit_slurm}.yaml`` set bus_seg's defaults on top of the
       launcher plugins' structured configs of the same name. Hydra 1.3 merges the two on purpose
       ("automatic schema matching") and warns that the merge is deprecated; here it is intended.
@@ -25,6 +82,7 @@ def prepare_hydra() -> None:
       Importing its modules stores its config; registering the class makes it instantiable. It
       needs optuna (the ``sweep`` extra); without it ``hydra/sweeper=bus_seg_optuna`` is unknown.
     """
+    store_settings_configs()
     warnings.filterwarnings(
         "ignore",
         message=r"\s*'hydra/launcher/(joblib|submitit_slurm)' is validated against ConfigStore schema",
@@ -49,7 +107,7 @@ def compose_config(
     """An entry config (``train``, ``eval``, …) with command-line style overrides.
 
     What ``@hydra.main`` would fill in at run time is set from ``output_dir``, so the result goes
-    straight into :func:`bus_seg.training.train.train`.
+    straight into :func:`bus_seg.train.train`.
 
     Args:
         overrides: e.g. ``["experiment=default_pipeline", "trainer.max_epochs=2"]``.

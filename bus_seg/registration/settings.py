@@ -3,14 +3,23 @@
 from __future__ import annotations
 
 import dataclasses
-import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 from bus_seg.errors import ConfigError
-from bus_seg.io.annotations import DEFAULT_CANCER_CLASSES, DEFAULT_OBJECT_TYPES
+from bus_seg.io.annotations import DEFAULT_OBJECT_TYPES
 from bus_seg.io.slide_backends import DEFAULT_BACKEND, SLIDE_BACKENDS
+from bus_seg.labels import DEFAULT_CANCER_CLASSES
+from bus_seg.settings import (
+    build,
+    check_choice,
+    check_flag,
+    check_names,
+    check_number,
+    check_optional_number,
+    check_probability,
+)
 
 PLACEMENTS = ("fit_tract", "physical")
 PROJECTIONS = ("profile", "area")
@@ -96,29 +105,73 @@ class RegistrationSettings:
     qc_dpi: int = 100
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "cancer_classes", tuple(str(c) for c in self.cancer_classes))
-        object.__setattr__(
-            self, "annotation_object_types", tuple(str(t) for t in self.annotation_object_types)
+        def option(name: str) -> str:
+            return f"registration.{name}"
+
+        def fix(name: str, value: Any) -> None:
+            object.__setattr__(self, name, value)
+
+        for name, choices in (
+            ("placement", PLACEMENTS),
+            ("projection", PROJECTIONS),
+            ("tissue_method", TISSUE_METHODS),
+            ("slide_backend", SLIDE_BACKENDS),
+            ("anchor", ANCHORS),
+            ("needle", NEEDLE_MODES),
+        ):
+            check_choice(option(name), getattr(self, name), choices)
+        for name in (
+            "fill_holes",
+            "tissue_regions",
+            "use_outside_dicom_regions",
+            "allow_outside_paths",
+            "qc",
+        ):
+            check_flag(option(name), getattr(self, name))
+        positive = {"low": 0.0, "low_open": True}
+        for name in ("tissue_mpp", "throw_length_mm"):
+            fix(name, check_number(option(name), getattr(self, name), **positive))
+        for name in ("tissue_close_um", "min_fragment_area_mm2", "tissue_min_threshold"):
+            fix(name, check_number(option(name), getattr(self, name), low=0.0))
+        fix("qc_dpi", check_number(option("qc_dpi"), self.qc_dpi, integer=True, **positive))
+        fix(
+            "tissue_threshold",
+            check_optional_number(option("tissue_threshold"), self.tissue_threshold, low=0.0),
         )
-        _choice("slide_backend", self.slide_backend, SLIDE_BACKENDS)
-        _choice("placement", self.placement, PLACEMENTS)
-        _choice("projection", self.projection, PROJECTIONS)
-        _choice("tissue_method", self.tissue_method, TISSUE_METHODS)
-        _choice("anchor", self.anchor, ANCHORS)
-        _choice("needle", self.needle, NEEDLE_MODES)
-        _positive("tissue_mpp", self.tissue_mpp)
-        _positive("throw_length_mm", self.throw_length_mm)
-        _positive("qc_dpi", self.qc_dpi)
-        _at_least_zero("tissue_close_um", self.tissue_close_um)
-        _at_least_zero("min_fragment_area_mm2", self.min_fragment_area_mm2)
-        _at_least_zero("tissue_min_threshold", self.tissue_min_threshold)
-        if self.tissue_threshold is not None:
-            _at_least_zero("tissue_threshold", self.tissue_threshold)
-        if self.core_diameter_mm_override is not None:
-            _positive("core_diameter_mm_override", self.core_diameter_mm_override)
-        _in_range("profile_threshold", self.profile_threshold, 0.0, 1.0, low_open=True)
-        _in_range("shrinkage", self.shrinkage, 0.0, 1.0, high_open=True)
-        _in_range("min_needle_confidence", self.min_needle_confidence, 0.0, 1.0)
+        fix(
+            "core_diameter_mm_override",
+            check_optional_number(
+                option("core_diameter_mm_override"), self.core_diameter_mm_override, **positive
+            ),
+        )
+        fix(
+            "profile_threshold",
+            check_number(
+                option("profile_threshold"),
+                self.profile_threshold,
+                low=0.0,
+                high=1.0,
+                low_open=True,
+            ),
+        )
+        fix(
+            "shrinkage",
+            check_number(option("shrinkage"), self.shrinkage, low=0.0, high=1.0, high_open=True),
+        )
+        fix(
+            "min_needle_confidence",
+            check_probability(option("min_needle_confidence"), self.min_needle_confidence),
+        )
+        fix(
+            "annotation_object_types",
+            check_names(
+                option("annotation_object_types"), self.annotation_object_types, allow_empty=True
+            ),
+        )
+        fix(
+            "cancer_classes",
+            check_names(option("cancer_classes"), self.cancer_classes, allow_empty=True),
+        )
         if not self.cancer_classes:
             raise ConfigError(
                 "registration.cancer_classes is empty: list the annotation classes that count "
@@ -132,16 +185,7 @@ class RegistrationSettings:
         Raises:
             ConfigError: an unknown key or a value of the wrong type or out of range.
         """
-        known = {f.name: f for f in dataclasses.fields(cls)}
-        values: dict[str, Any] = {}
-        for key, value in dict(config or {}).items():
-            if key not in known:
-                raise ConfigError(
-                    f"registration.{key} is not a registration setting; valid settings: "
-                    + ", ".join(sorted(known))
-                )
-            values[key] = _coerce(key, value, cls.__dataclass_fields__[key].default)
-        return cls(**values)
+        return build(cls, config, "registration.", "registration")
 
     def to_dict(self) -> dict[str, Any]:
         """The settings as plain JSON-able values."""
@@ -157,69 +201,3 @@ class RegistrationSettings:
     def qc_settings(self) -> dict[str, Any]:
         """The settings that change only the QC picture."""
         return {k: v for k, v in self.to_dict().items() if k in QC_ONLY}
-
-
-def _coerce(key: str, value: Any, default: Any) -> Any:
-    """Convert a config value (OmegaConf containers, ints for floats) to the field's type."""
-    if key in ("cancer_classes", "annotation_object_types"):
-        if isinstance(value, str):
-            return (value,)
-        try:
-            return tuple(str(v) for v in value)
-        except TypeError as err:
-            raise ConfigError(f"registration.{key}={value!r} must be a list of names") from err
-    if value is None:
-        return None
-    if isinstance(default, bool) or key in {"fill_holes", "allow_outside_paths", "qc"}:
-        if isinstance(value, bool):
-            return value
-        raise ConfigError(f"registration.{key}={value!r} must be true or false")
-    if isinstance(default, str):
-        if isinstance(value, str):
-            return value
-        raise ConfigError(f"registration.{key}={value!r} must be a string")
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        raise ConfigError(f"registration.{key}={value!r} must be a number")
-    if isinstance(default, int):
-        if float(value) != int(value):
-            raise ConfigError(f"registration.{key}={value!r} must be a whole number")
-        return int(value)
-    return float(value)
-
-
-def _choice(key: str, value: str, choices: tuple[str, ...]) -> None:
-    if value not in choices:
-        raise ConfigError(f"registration.{key}={value!r} is unknown; choose one of {list(choices)}")
-
-
-def _finite(key: str, value: float) -> None:
-    if not isinstance(value, int | float) or isinstance(value, bool) or not math.isfinite(value):
-        raise ConfigError(f"registration.{key}={value!r} must be a finite number")
-
-
-def _positive(key: str, value: float) -> None:
-    _finite(key, value)
-    if value <= 0:
-        raise ConfigError(f"registration.{key}={value!r} must be greater than 0")
-
-
-def _at_least_zero(key: str, value: float) -> None:
-    _finite(key, value)
-    if value < 0:
-        raise ConfigError(f"registration.{key}={value!r} must be 0 or more")
-
-
-def _in_range(
-    key: str,
-    value: float,
-    low: float,
-    high: float,
-    low_open: bool = False,
-    high_open: bool = False,
-) -> None:
-    _finite(key, value)
-    below = value <= low if low_open else value < low
-    above = value >= high if high_open else value > high
-    if below or above:
-        interval = f"{'(' if low_open else '['}{low:g}, {high:g}{')' if high_open else ']'}"
-        raise ConfigError(f"registration.{key}={value!r} must lie in {interval}")

@@ -1,8 +1,9 @@
 """Settings of the simulator: frozen dataclasses, validated on construction, built from configs.
 
-The fault presets (``easy``, ``default``, ``hard``) live in ``conf/simulation/<name>.yaml`` (the
-Hydra group ``simulation``, packaged as ``faults``); everything else has its defaults here and is
-mirrored in ``conf/simulate.yaml`` (a test keeps the two equal).
+Every default lives here, the fault presets (``easy``, ``default``, ``hard``) included
+(:data:`FAULT_PRESETS`). ``bus-seg-simulate``'s config (``conf/simulate.yaml``) takes them from
+these classes (:func:`bus_seg.config.store_settings_configs`), so it holds only what the command
+line adds (``out_dir``, ``workers``, ``progress``).
 """
 
 from __future__ import annotations
@@ -10,16 +11,23 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
-import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-import yaml
-
 from bus_seg.errors import ConfigError
-from bus_seg.io.annotations import DEFAULT_CANCER_CLASSES
-from bus_seg.paths import config_dir
+from bus_seg.labels import DEFAULT_CANCER_CLASSES
+from bus_seg.settings import (
+    build,
+    check_choice,
+    check_choices,
+    check_names,
+    check_number,
+    check_probability,
+    check_range,
+    check_weights,
+    plain,
+)
 
 SIMULATOR_VERSION = 1
 """Bumped whenever the simulator's output for the same settings changes (invalidates caches)."""
@@ -39,103 +47,6 @@ DEBRIS_LIMIT_MM2 = 0.05
 """Pieces at least this large count as core tissue for the default registration."""
 
 Range = tuple[float, float]
-
-
-def check_range(
-    option: str,
-    value: Any,
-    *,
-    minimum: float | None = None,
-    maximum: float | None = None,
-    integer: bool = False,
-) -> tuple:
-    """Validate a ``[low, high]`` range option (a scalar means ``[v, v]``).
-
-    Raises:
-        ConfigError: not two numbers, low > high, or outside ``[minimum, maximum]``.
-    """
-    if isinstance(value, int | float) and not isinstance(value, bool):
-        value = (value, value)
-    if (
-        not isinstance(value, Sequence)
-        or isinstance(value, str)
-        or len(value) != 2
-        or not all(isinstance(v, int | float) and not isinstance(v, bool) for v in value)
-    ):
-        raise ConfigError(f"simulation option {option}: expected [low, high], got {value!r}")
-    low, high = value
-    if not (math.isfinite(low) and math.isfinite(high)):
-        raise ConfigError(f"simulation option {option}: values must be finite, got {value!r}")
-    if integer and (low != int(low) or high != int(high)):
-        raise ConfigError(f"simulation option {option}: expected whole numbers, got {value!r}")
-    if low > high:
-        raise ConfigError(
-            f"simulation option {option}: low {low:g} > high {high:g}; give [low, high]"
-        )
-    if minimum is not None and low < minimum:
-        raise ConfigError(f"simulation option {option}: {low:g} is below the minimum {minimum:g}")
-    if maximum is not None and high > maximum:
-        raise ConfigError(f"simulation option {option}: {high:g} is above the maximum {maximum:g}")
-    return (int(low), int(high)) if integer else (float(low), float(high))
-
-
-def check_number(
-    option: str,
-    value: Any,
-    *,
-    minimum: float | None = None,
-    maximum: float | None = None,
-    exclusive_minimum: bool = False,
-) -> float:
-    """Validate a scalar option.
-
-    Raises:
-        ConfigError: not a finite number or out of range.
-    """
-    if not isinstance(value, int | float) or isinstance(value, bool) or not math.isfinite(value):
-        raise ConfigError(f"simulation option {option}: expected a number, got {value!r}")
-    if minimum is not None and (value <= minimum if exclusive_minimum else value < minimum):
-        relation = "greater than" if exclusive_minimum else "at least"
-        raise ConfigError(
-            f"simulation option {option}: must be {relation} {minimum:g}, got {value}"
-        )
-    if maximum is not None and value > maximum:
-        raise ConfigError(f"simulation option {option}: must be at most {maximum:g}, got {value}")
-    return float(value)
-
-
-def check_probability(option: str, value: Any) -> float:
-    """Validate a probability in [0, 1]."""
-    return check_number(option, value, minimum=0.0, maximum=1.0)
-
-
-def check_choices(option: str, values: Any, allowed: Sequence[str]) -> tuple[str, ...]:
-    """Validate a non-empty list of names from ``allowed`` (a single name is a list of one)."""
-    if isinstance(values, str):
-        values = (values,)
-    values = tuple(values)
-    bad = [v for v in values if v not in allowed]
-    if not values or bad:
-        raise ConfigError(
-            f"simulation option {option}: {list(values)!r} must be a non-empty list of "
-            f"{', '.join(allowed)}"
-        )
-    return values
-
-
-def check_weights(option: str, weights: Any, allowed: Sequence[str]) -> dict[str, float]:
-    """Validate a mapping name -> non-negative weight with a positive total."""
-    if not isinstance(weights, Mapping):
-        raise ConfigError(f"simulation option {option}: expected a mapping of {allowed}")
-    unknown = sorted(set(weights) - set(allowed))
-    if unknown:
-        raise ConfigError(
-            f"simulation option {option}: unknown {unknown}; valid names: {', '.join(allowed)}"
-        )
-    checked = {k: check_number(f"{option}.{k}", v, minimum=0.0) for k, v in weights.items()}
-    if sum(checked.values()) <= 0:
-        raise ConfigError(f"simulation option {option}: the weights must not all be zero")
-    return {k: checked.get(k, 0.0) for k in allowed}
 
 
 @dataclass(frozen=True)
@@ -159,34 +70,21 @@ class SourceSettings:
     limit: int | None = None
 
     def __post_init__(self) -> None:
-        if self.kind not in SOURCE_KINDS:
-            raise ConfigError(
-                f"simulation option source.kind: {self.kind!r} is not one of {', '.join(SOURCE_KINDS)}"
-            )
+        check_choice("source.kind", self.kind, SOURCE_KINDS)
         if self.kind == "mask_folder" and not self.path:
             raise ConfigError(
-                "simulation option source.path: a mask_folder source needs the folder, e.g. "
+                "source.path is not set: a mask_folder source needs the folder, e.g. "
                 "source.path=/data/busi"
             )
-        object.__setattr__(self, "classes", check_choices_free("source.classes", self.classes))
+        object.__setattr__(self, "classes", check_names("source.classes", self.classes))
         check_number(
             "source.assumed_spacing_mm",
             self.assumed_spacing_mm,
-            minimum=0.0,
-            exclusive_minimum=True,
+            low=0.0,
+            low_open=True,
         )
         if self.limit is not None:
-            check_number("source.limit", self.limit, minimum=1)
-
-
-def check_choices_free(option: str, values: Any) -> tuple[str, ...]:
-    """Validate a non-empty list of strings (any names)."""
-    if isinstance(values, str):
-        values = (values,)
-    values = tuple(values)
-    if not values or not all(isinstance(v, str) and v for v in values):
-        raise ConfigError(f"simulation option {option}: expected a non-empty list of names")
-    return values
+            check_number("source.limit", self.limit, low=1)
 
 
 @dataclass(frozen=True)
@@ -218,20 +116,18 @@ class PhantomSettings:
     view_shift_mm: Range = (-3.0, 3.0)
 
     def __post_init__(self) -> None:
-        size = check_range("phantom.image_size", self.image_size, minimum=64, integer=True)
+        size = check_range("phantom.image_size", self.image_size, low=64, integer=True)
         object.__setattr__(self, "image_size", size)
-        check_number("phantom.spacing_mm", self.spacing_mm, minimum=0.0, exclusive_minimum=True)
-        lesions = check_range("phantom.lesions", self.lesions, minimum=1, maximum=4, integer=True)
+        check_number("phantom.spacing_mm", self.spacing_mm, low=0.0, low_open=True)
+        lesions = check_range("phantom.lesions", self.lesions, low=1, high=4, integer=True)
         object.__setattr__(self, "lesions", lesions)
-        diameter = check_range("phantom.lesion_diameter_mm", self.lesion_diameter_mm, minimum=0.5)
+        diameter = check_range("phantom.lesion_diameter_mm", self.lesion_diameter_mm, low=0.5)
         object.__setattr__(self, "lesion_diameter_mm", diameter)
         check_probability("phantom.irregular_probability", self.irregular_probability)
         check_probability("phantom.hole_probability", self.hole_probability)
-        check_number("phantom.dynamic_range_db", self.dynamic_range_db, minimum=10, maximum=120)
-        check_number("phantom.psf_axial_mm", self.psf_axial_mm, minimum=0.0, exclusive_minimum=True)
-        check_number(
-            "phantom.psf_lateral_mm", self.psf_lateral_mm, minimum=0.0, exclusive_minimum=True
-        )
+        check_number("phantom.dynamic_range_db", self.dynamic_range_db, low=10, high=120)
+        check_number("phantom.psf_axial_mm", self.psf_axial_mm, low=0.0, low_open=True)
+        check_number("phantom.psf_lateral_mm", self.psf_lateral_mm, low=0.0, low_open=True)
         shift = check_range("phantom.view_shift_mm", self.view_shift_mm)
         object.__setattr__(self, "view_shift_mm", shift)
 
@@ -267,32 +163,30 @@ class TractSettings:
     attempts: int = 400
 
     def __post_init__(self) -> None:
-        angle = check_range("tract.angle_deg", self.angle_deg, minimum=0.0, maximum=80.0)
+        angle = check_range("tract.angle_deg", self.angle_deg, low=0.0, high=80.0)
         object.__setattr__(self, "angle_deg", angle)
         sides = check_choices("tract.entry_sides", self.entry_sides, ENTRY_SIDES)
         object.__setattr__(self, "entry_sides", sides)
-        length = check_range("tract.segment_length_mm", self.segment_length_mm, minimum=0.5)
+        length = check_range("tract.segment_length_mm", self.segment_length_mm, low=0.5)
         object.__setattr__(self, "segment_length_mm", length)
-        check_number("tract.margin_mm", self.margin_mm, minimum=0.0)
-        fraction = check_range(
-            "tract.cancer_fraction", self.cancer_fraction, minimum=0.0, maximum=1.0
-        )
+        check_number("tract.margin_mm", self.margin_mm, low=0.0)
+        fraction = check_range("tract.cancer_fraction", self.cancer_fraction, low=0.0, high=1.0)
         if fraction[0] <= 0.0 or fraction[1] >= 1.0:
             raise ConfigError(
-                "simulation option tract.cancer_fraction: the segment must straddle lesion and "
-                f"normal tissue, so the range must lie strictly inside (0, 1); got {list(fraction)}"
+                f"tract.cancer_fraction={list(fraction)!r} must lie strictly inside (0, 1): the "
+                "segment must straddle lesion and normal tissue"
             )
         object.__setattr__(self, "cancer_fraction", fraction)
         gauges = (self.gauge,) if isinstance(self.gauge, int) else tuple(self.gauge)
         if not gauges or any(g not in GAUGE_DIAMETER_MM for g in gauges):
             raise ConfigError(
-                f"simulation option tract.gauge: {self.gauge!r}; choose from "
+                f"tract.gauge={self.gauge!r} is unknown; choose from "
                 f"{sorted(GAUGE_DIAMETER_MM)} (core diameters {GAUGE_DIAMETER_MM} mm)"
             )
         object.__setattr__(self, "gauge", gauges)
-        tip = check_range("tract.tip_length_mm", self.tip_length_mm, minimum=0.0)
+        tip = check_range("tract.tip_length_mm", self.tip_length_mm, low=0.0)
         object.__setattr__(self, "tip_length_mm", tip)
-        check_number("tract.attempts", self.attempts, minimum=1)
+        check_number("tract.attempts", self.attempts, low=1)
 
 
 @dataclass(frozen=True)
@@ -329,29 +223,25 @@ class FaultSettings:
 
     def __post_init__(self) -> None:
         if not isinstance(self.difficulty, str) or not self.difficulty:
-            raise ConfigError("simulation option faults.difficulty: expected a preset name")
-        shrink = check_range("faults.shrinkage", self.shrinkage, minimum=0.0, maximum=0.5)
+            raise ConfigError(f"faults.difficulty={self.difficulty!r} must be a preset name")
+        shrink = check_range("faults.shrinkage", self.shrinkage, low=0.0, high=0.5)
         object.__setattr__(self, "shrinkage", shrink)
-        pieces = check_range(
-            "faults.fragments", self.fragments, minimum=1, maximum=20, integer=True
-        )
+        pieces = check_range("faults.fragments", self.fragments, low=1, high=20, integer=True)
         object.__setattr__(self, "fragments", pieces)
-        gap = check_range("faults.gap_mm", self.gap_mm, minimum=0.05, maximum=10.0)
+        gap = check_range("faults.gap_mm", self.gap_mm, low=0.05, high=10.0)
         object.__setattr__(self, "gap_mm", gap)
-        bend = check_range("faults.bend_deg", self.bend_deg, minimum=0.0, maximum=30.0)
+        bend = check_range("faults.bend_deg", self.bend_deg, low=0.0, high=30.0)
         object.__setattr__(self, "bend_deg", bend)
-        check_number("faults.core_rotation_deg", self.core_rotation_deg, minimum=0.0, maximum=45.0)
-        check_number(
-            "faults.fragment_rotation_deg", self.fragment_rotation_deg, minimum=0.0, maximum=30.0
-        )
-        check_number("faults.lateral_offset_mm", self.lateral_offset_mm, minimum=0.0, maximum=2.0)
-        check_number("faults.edge_roughness", self.edge_roughness, minimum=0.0, maximum=0.2)
-        debris = check_range("faults.debris", self.debris, minimum=0, maximum=100, integer=True)
+        check_number("faults.core_rotation_deg", self.core_rotation_deg, low=0.0, high=45.0)
+        check_number("faults.fragment_rotation_deg", self.fragment_rotation_deg, low=0.0, high=30.0)
+        check_number("faults.lateral_offset_mm", self.lateral_offset_mm, low=0.0, high=2.0)
+        check_number("faults.edge_roughness", self.edge_roughness, low=0.0, high=0.2)
+        debris = check_range("faults.debris", self.debris, low=0, high=100, integer=True)
         object.__setattr__(self, "debris", debris)
-        area = check_range("faults.debris_area_mm2", self.debris_area_mm2, minimum=1e-5)
+        area = check_range("faults.debris_area_mm2", self.debris_area_mm2, low=1e-5)
         if area[1] >= DEBRIS_LIMIT_MM2:
             raise ConfigError(
-                f"simulation option faults.debris_area_mm2: {area[1]:g} mm² is not below the "
+                f"faults.debris_area_mm2={list(area)!r}: {area[1]:g} mm² is not below the "
                 f"{DEBRIS_LIMIT_MM2} mm² debris limit; larger pieces would count as core tissue"
             )
         object.__setattr__(self, "debris_area_mm2", area)
@@ -359,20 +249,65 @@ class FaultSettings:
 
     @classmethod
     def preset(cls, name: str) -> FaultSettings:
-        """The fault preset ``conf/simulation/<name>.yaml``.
+        """The fault preset ``name`` of :data:`FAULT_PRESETS`.
 
         Raises:
             ConfigError: no such preset.
         """
-        folder = config_dir() / "simulation"
-        path = folder / f"{name}.yaml"
-        if not isinstance(name, str) or not path.is_file():
-            names = sorted(p.stem for p in folder.glob("*.yaml"))
+        if not isinstance(name, str) or name not in FAULT_PRESETS:
             raise ConfigError(
-                f"simulation option faults.difficulty: no preset {name!r}; choose one of {names}"
+                f"faults.difficulty={name!r} is not a fault preset; choose one of "
+                f"{sorted(FAULT_PRESETS)} (simulation=<preset> on the command line)"
             )
-        values = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-        return _build(cls, values, "faults")
+        return cls(difficulty=name, **FAULT_PRESETS[name])
+
+
+FAULT_PRESETS: dict[str, dict[str, Any]] = {
+    # Easy cores: little shrinkage, at most two fragments, no bends, hardly any rotation or debris.
+    "easy": {
+        "shrinkage": (0.0, 0.1),
+        "fragments": (1, 2),
+        "gap_mm": (0.3, 0.8),
+        "bend_deg": (0.0, 0.0),
+        "core_rotation_deg": 3.0,
+        "fragment_rotation_deg": 1.5,
+        "lateral_offset_mm": 0.03,
+        "edge_roughness": 0.01,
+        "debris": (0, 1),
+        "debris_area_mm2": (0.001, 0.01),
+        "serial_section_probability": 0.0,
+    },
+    # The default simulated cohort.
+    "default": {
+        "shrinkage": (0.0, 0.2),
+        "fragments": (1, 4),
+        "gap_mm": (0.2, 1.0),
+        "bend_deg": (0.0, 4.0),
+        "core_rotation_deg": 8.0,
+        "fragment_rotation_deg": 4.0,
+        "lateral_offset_mm": 0.1,
+        "edge_roughness": 0.03,
+        "debris": (0, 4),
+        "debris_area_mm2": (0.001, 0.02),  # below the registration's 0.05 mm² debris limit
+        "serial_section_probability": 0.2,
+    },
+    # Hard cores: strong shrinkage, up to five tilted and bent fragments, debris, serial sections.
+    "hard": {
+        "shrinkage": (0.05, 0.2),
+        "fragments": (2, 5),
+        "gap_mm": (0.15, 1.5),
+        "bend_deg": (0.0, 8.0),
+        "core_rotation_deg": 15.0,
+        "fragment_rotation_deg": 8.0,
+        "lateral_offset_mm": 0.2,
+        "edge_roughness": 0.05,
+        "debris": (2, 8),
+        "debris_area_mm2": (0.001, 0.03),
+        "serial_section_probability": 0.5,
+    },
+}
+"""The fault presets by ``difficulty`` (the Hydra group ``simulation`` of ``bus-seg-simulate``):
+what happens to a core between the needle and the slide (fields of :class:`FaultSettings`)."""
 
 
 @dataclass(frozen=True)
@@ -413,34 +348,28 @@ class WsiSettings:
     stain_variation: float = 0.1
 
     def __post_init__(self) -> None:
-        check_number("wsi.mpp", self.mpp, minimum=0.1, maximum=20.0)
+        check_number("wsi.mpp", self.mpp, low=0.1, high=20.0)
         object.__setattr__(self, "formats", check_weights("wsi.formats", self.formats, WSI_FORMATS))
         self._check_scan()
-        if self.compression not in COMPRESSIONS:
-            raise ConfigError(
-                f"simulation option wsi.compression: {self.compression!r} is not one of "
-                f"{', '.join(COMPRESSIONS)}"
-            )
+        check_choice("wsi.compression", self.compression, COMPRESSIONS)
         if not isinstance(self.tile_size, int) or self.tile_size < 16 or self.tile_size % 16:
-            raise ConfigError(
-                f"simulation option wsi.tile_size: {self.tile_size!r} must be a multiple of 16"
-            )
+            raise ConfigError(f"wsi.tile_size={self.tile_size!r} must be a multiple of 16")
         downsamples = tuple(self.level_downsamples)
         if not downsamples or any(d not in (2, 4) for d in downsamples):
             raise ConfigError(
-                f"simulation option wsi.level_downsamples: {list(downsamples)!r}; use 2 and/or 4"
+                f"wsi.level_downsamples={list(downsamples)!r} must hold 2 and/or 4 only"
             )
         object.__setattr__(self, "level_downsamples", downsamples)
         check_probability("wsi.manifest_mpp_probability", self.manifest_mpp_probability)
-        check_number("wsi.margin_mm", self.margin_mm, minimum=0.05, maximum=10.0)
+        check_number("wsi.margin_mm", self.margin_mm, low=0.05, high=10.0)
         sources = (
             (self.texture_sources,)
             if isinstance(self.texture_sources, str)
             else tuple(self.texture_sources)
         )
         object.__setattr__(self, "texture_sources", tuple(str(s) for s in sources))
-        check_number("wsi.texture_source_mpp", self.texture_source_mpp, minimum=0.05, maximum=20.0)
-        check_number("wsi.stain_variation", self.stain_variation, minimum=0.0, maximum=0.5)
+        check_number("wsi.texture_source_mpp", self.texture_source_mpp, low=0.05, high=20.0)
+        check_number("wsi.stain_variation", self.stain_variation, low=0.0, high=0.5)
 
     def _check_scan(self) -> None:
         """``scan_mpp`` goes with the scanner formats, and divides ``mpp`` a whole number of times."""
@@ -448,20 +377,20 @@ class WsiSettings:
         if self.scan_mpp is None:
             if "svs" in weighted:
                 raise ConfigError(
-                    "simulation option wsi.formats: svs slides are written at a scanner's "
+                    "wsi.formats: svs slides are written at a scanner's "
                     "resolution only; set wsi.scan_mpp (e.g. 0.25) or drop svs"
                 )
             return
-        check_number("wsi.scan_mpp", self.scan_mpp, minimum=0.1, maximum=20.0)
+        check_number("wsi.scan_mpp", self.scan_mpp, low=0.1, high=20.0)
         ratio = self.mpp / self.scan_mpp
         if ratio < 1 - 1e-9 or abs(ratio - round(ratio)) > 1e-6:
             raise ConfigError(
-                f"simulation option wsi.scan_mpp: wsi.mpp {self.mpp:g} / scan_mpp "
+                f"wsi.scan_mpp={self.scan_mpp!r}: wsi.mpp {self.mpp:g} / scan_mpp "
                 f"{self.scan_mpp:g} must be a whole number (e.g. mpp 2 with scan_mpp 0.5 or 0.25)"
             )
         if not weighted <= set(SCANNED_FORMATS):
             raise ConfigError(
-                "simulation option wsi.formats: with wsi.scan_mpp only "
+                "wsi.formats: with wsi.scan_mpp only "
                 f"{' and '.join(SCANNED_FORMATS)} can be written; e.g. on the command line "
                 "+wsi.formats.svs=0.5 wsi.formats.ome_tiff=0.5 wsi.formats.tiff=0 "
                 "wsi.formats.png=0"
@@ -486,7 +415,7 @@ class AnnotationSettings:
 
     def __post_init__(self) -> None:
         check_probability("annotation.label_image_probability", self.label_image_probability)
-        names = check_choices_free("annotation.cancer_classes", self.cancer_classes)
+        names = check_names("annotation.cancer_classes", self.cancer_classes)
         object.__setattr__(self, "cancer_classes", names)
         check_probability("annotation.stroma_probability", self.stroma_probability)
 
@@ -523,17 +452,13 @@ class SimulationSettings:
     annotation: AnnotationSettings = field(default_factory=AnnotationSettings)
 
     def __post_init__(self) -> None:
-        check_number("num_cases", self.num_cases, minimum=1)
+        check_number("num_cases", self.num_cases, low=1)
         if not isinstance(self.num_cases, int):
-            raise ConfigError(
-                f"simulation option num_cases: expected a whole number, got {self.num_cases!r}"
-            )
+            raise ConfigError(f"num_cases={self.num_cases!r} must be a whole number")
         if not isinstance(self.seed, int) or isinstance(self.seed, bool) or self.seed < 0:
-            raise ConfigError(
-                f"simulation option seed: expected a whole number ≥ 0, got {self.seed!r}"
-            )
+            raise ConfigError(f"seed={self.seed!r} must be a whole number ≥ 0")
         per_patient = check_range(
-            "images_per_patient", self.images_per_patient, minimum=1, integer=True
+            "images_per_patient", self.images_per_patient, low=1, integer=True
         )
         object.__setattr__(self, "images_per_patient", per_patient)
         if self.split is not None:
@@ -557,7 +482,7 @@ class SimulationSettings:
         """
         if isinstance(config, SimulationSettings):
             return config
-        values = _plain(config or {})
+        values = plain(config or {})
         if not isinstance(values, dict):
             raise ConfigError(f"simulation settings must be a mapping, got {type(config).__name__}")
         for key in ("out_dir", "workers", "progress", "hydra"):
@@ -577,12 +502,12 @@ class SimulationSettings:
             "annotation": AnnotationSettings,
         }
         kwargs: dict[str, Any] = {
-            "source": _build(SourceSettings, source, "source"),
-            "faults": _build(FaultSettings, preset, "faults"),
+            "source": build(SourceSettings, source, "source.", "simulation"),
+            "faults": build(FaultSettings, preset, "faults.", "simulation"),
         }
         for name, section in sections.items():
-            kwargs[name] = _build(section, values.pop(name, None) or {}, name)
-        return _build(cls, {**values, **kwargs}, "")
+            kwargs[name] = build(section, values.pop(name, None) or {}, f"{name}.", "simulation")
+        return build(cls, {**values, **kwargs}, "", "simulation")
 
     def to_dict(self) -> dict[str, Any]:
         """Plain JSON-able dict of every setting."""
@@ -599,38 +524,3 @@ class SimulationSettings:
     def difficulty(self) -> str:
         """Name of the fault preset."""
         return self.faults.difficulty
-
-
-def _plain(config: Any) -> Any:
-    """A mapping (OmegaConf DictConfig included) as plain dicts and lists."""
-    try:
-        from omegaconf import DictConfig, ListConfig, OmegaConf
-
-        if isinstance(config, DictConfig | ListConfig):
-            return OmegaConf.to_container(config, resolve=True)
-    except ImportError:  # pragma: no cover - omegaconf ships with hydra-core
-        pass
-    if isinstance(config, Mapping):
-        return {str(k): _plain(v) for k, v in config.items()}
-    if isinstance(config, list | tuple):
-        return [_plain(v) for v in config]
-    return config
-
-
-def _build(cls: type, values: Mapping[str, Any], prefix: str) -> Any:
-    """``cls(**values)`` with unknown keys reported as a ConfigError naming the option."""
-    if not isinstance(values, Mapping):
-        raise ConfigError(f"simulation option {prefix}: expected a mapping, got {values!r}")
-    names = {f.name for f in dataclasses.fields(cls)}
-    unknown = sorted(set(values) - names)
-    if unknown:
-        where = f"{prefix}." if prefix else ""
-        raise ConfigError(
-            f"unknown simulation option(s) {', '.join(where + k for k in unknown)}; valid: "
-            f"{', '.join(sorted(names))}"
-        )
-    converted = {k: tuple(v) if isinstance(v, list) else v for k, v in values.items()}
-    try:
-        return cls(**converted)
-    except TypeError as err:
-        raise ConfigError(f"simulation option {prefix or 'settings'}: {err}") from err

@@ -1,22 +1,18 @@
-"""Simulation settings: defaults mirror conf/simulate.yaml, presets load, bad values name the option."""
+"""Simulation settings: conf/simulate.yaml composes to the Python defaults, presets load, bad
+values name the option."""
 
 from __future__ import annotations
 
 import pytest
-from hydra import compose, initialize_config_module
-from hydra.core.global_hydra import GlobalHydra
 
 from bus_seg.errors import ConfigError
 from bus_seg.simulate import SimulationSettings
 from bus_seg.simulate.settings import FaultSettings
+from tests.helpers.configs import compose_entry
 
 
 def _compose(*overrides: str):
-    GlobalHydra.instance().clear()
-    with initialize_config_module(config_module="bus_seg.conf", version_base="1.3"):
-        cfg = compose(config_name="simulate", overrides=["out_dir=x", *overrides])
-    GlobalHydra.instance().clear()
-    return cfg
+    return compose_entry("simulate", "out_dir=x", *overrides)
 
 
 def test_yaml_defaults_equal_python_defaults() -> None:
