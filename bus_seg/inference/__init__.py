@@ -1,7 +1,6 @@
 """Inference on new ultrasound images: checkpoint loading, batched prediction at the original
 image size, ONNX/TorchScript export."""
 
-from bus_seg.inference.checkpoint import load_trained_net
 from bus_seg.inference.export import (
     ExportResult,
     export_checkpoint,
@@ -13,6 +12,7 @@ from bus_seg.inference.inputs import PredictInput, collect_inputs
 from bus_seg.inference.predictor import Prediction, Predictor
 from bus_seg.inference.preprocess import Letterbox, Preprocessing, Preprocessor, restore_size
 from bus_seg.inference.runners import LogitsOnly, OnnxRunner, TorchRunner, resolve_device
+from bus_seg.inference.trained_net import load_trained_net
 
 __all__ = [
     "ExportResult",

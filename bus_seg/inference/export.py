@@ -19,7 +19,6 @@ import torch
 from torch import nn
 
 from bus_seg.errors import ConfigError
-from bus_seg.inference.checkpoint import load_trained_net
 from bus_seg.inference.preprocess import Preprocessing
 from bus_seg.inference.runners import (
     ONNX_INPUT,
@@ -28,6 +27,7 @@ from bus_seg.inference.runners import (
     LogitsOnly,
     OnnxRunner,
 )
+from bus_seg.inference.trained_net import load_trained_net
 from bus_seg.io.atomic import atomic_path
 
 FORMATS = {"onnx": ".onnx", "torchscript": ".pt"}

@@ -9,9 +9,9 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from bus_seg.inference.checkpoint import load_trained_net
 from bus_seg.inference.preprocess import Letterbox, Preprocessing, Preprocessor, restore_size
 from bus_seg.inference.runners import OnnxRunner, TorchRunner, resolve_device
+from bus_seg.inference.trained_net import load_trained_net
 from bus_seg.labels import CANCER_LABEL
 
 

@@ -1,4 +1,5 @@
-"""Read bus_seg checkpoints as data: ``torch.load(weights_only=True)``, never pickle."""
+"""bus_seg checkpoints: read as data (``torch.load(weights_only=True)``, never pickle), and where
+a run's config is stored in them."""
 
 from __future__ import annotations
 
@@ -8,9 +9,17 @@ from typing import Any
 
 from bus_seg.errors import ConfigError, InputError
 
+CONFIG_KEY = "bus_seg_config"
+"""The checkpoint entry that holds the run's resolved config (plain values; written by
+:class:`~bus_seg.training.callbacks.ConfigInCheckpoint`)."""
 
-def load_checkpoint(path: str | Path) -> dict[str, Any]:
+
+def load_checkpoint(path: str | Path, mmap: bool = False) -> dict[str, Any]:
     """Load a checkpoint with ``weights_only=True``; refuse one that needs pickle.
+
+    Args:
+        path: the checkpoint file.
+        mmap: map the tensors from the file instead of reading them (to read its metadata only).
 
     Raises:
         ConfigError: the file is missing.
@@ -22,7 +31,7 @@ def load_checkpoint(path: str | Path) -> dict[str, Any]:
     if not path.is_file():
         raise ConfigError(f"ckpt_path={path}: no such checkpoint file")
     try:
-        checkpoint = torch.load(path, map_location="cpu", weights_only=True)
+        checkpoint = torch.load(path, map_location="cpu", weights_only=True, mmap=mmap)
     except (EOFError, RuntimeError, zipfile.BadZipFile) as err:  # a cut or damaged file
         raise InputError(
             f"the checkpoint cannot be read: it is truncated or corrupt ({err.__class__.__name__}; "

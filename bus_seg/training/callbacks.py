@@ -12,7 +12,7 @@ from omegaconf import DictConfig, OmegaConf
 from torchmetrics.aggregation import BaseAggregator
 
 from bus_seg.data.sampling import ResumableDataLoader
-from bus_seg.training.stored_config import CONFIG_KEY
+from bus_seg.io.checkpoint import CONFIG_KEY
 
 
 def plain_config(cfg: DictConfig) -> dict[str, Any]:

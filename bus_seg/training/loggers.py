@@ -20,6 +20,8 @@ from pytorch_lightning.loggers import WandbLogger as _WandbLogger
 from pytorch_lightning.loggers.utilities import _scan_checkpoints
 from pytorch_lightning.utilities import rank_zero_only
 
+from bus_seg.io.checkpoint import load_checkpoint
+
 REPORT_FILES = ("report.html", "report.md")
 # Figures of pooled counts only: pictures of patients' images go up only with
 # evaluation.log_images (bus_seg.evaluation.wandb_logging).
@@ -51,7 +53,7 @@ def checkpoint_metadata(
 ) -> dict[str, Any]:
     """Artifact metadata of a checkpoint: its epoch and step, the monitored score, and every
     metric as it was when the checkpoint was written."""
-    stored = torch.load(path, map_location="cpu", weights_only=True, mmap=True)
+    stored = load_checkpoint(path, mmap=True)
     step = int(stored.get("global_step", 0))
     return {
         "score": score.item() if isinstance(score, torch.Tensor) else score,

@@ -16,7 +16,7 @@ from typing import Any
 import yaml
 
 from bus_seg.errors import ConfigError, InputError
-from bus_seg.training.stored_config import CONFIG_KEY
+from bus_seg.io.checkpoint import CONFIG_KEY
 
 RESUMABLE_KEYS: tuple[str, ...] = (
     "ckpt_path",

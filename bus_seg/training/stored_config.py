@@ -22,8 +22,7 @@ from typing import Any
 from omegaconf import DictConfig, OmegaConf
 
 from bus_seg.errors import InputError
-
-CONFIG_KEY = "bus_seg_config"
+from bus_seg.io.checkpoint import CONFIG_KEY
 
 LOSS_CLASSES = ("SegmentationLoss", "CrossEntropy", "DiceLoss", "CEDice", "FocalLoss")
 REGULARISER_CLASSES = ("GatedCRFLoss", "CompactnessPrior", "EntropyMinimisation", "BoxPrior")

@@ -17,10 +17,10 @@ from bus_seg.cli.predict import predict
 from bus_seg.config import compose_config
 from bus_seg.errors import ConfigError, InputError
 from bus_seg.evaluate import evaluate
+from bus_seg.io.checkpoint import CONFIG_KEY
 from bus_seg.io.images import write_png
 from bus_seg.train import train
 from bus_seg.training.optim import build_optimizer
-from bus_seg.training.stored_config import CONFIG_KEY
 
 MODEL = {
     "_target_": "bus_seg.models.build_model",

@@ -9,9 +9,9 @@ import torch
 from omegaconf import open_dict
 
 from bus_seg.errors import ConfigError, InputError
+from bus_seg.io.checkpoint import CONFIG_KEY
 from bus_seg.train import train
 from bus_seg.training.run_folder import check_resume_checkpoint, config_differences
-from bus_seg.training.stored_config import CONFIG_KEY
 
 FAST = [
     "data=synthetic",

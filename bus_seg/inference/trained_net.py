@@ -11,8 +11,8 @@ from torch import nn
 
 from bus_seg.errors import ConfigError
 from bus_seg.inference.preprocess import Preprocessing
-from bus_seg.io.checkpoint import load_checkpoint
-from bus_seg.training.stored_config import CONFIG_KEY, trusted_stored_config
+from bus_seg.io.checkpoint import CONFIG_KEY, load_checkpoint
+from bus_seg.training.stored_config import trusted_stored_config
 
 NET_PREFIX = "net."
 
