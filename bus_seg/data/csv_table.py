@@ -11,7 +11,6 @@ from bus_seg.data.samples import SegmentationSample
 from bus_seg.errors import ManifestError
 
 REQUIRED = ("image_path", "label_path", "patient_id")
-OPTIONAL = ("image_id", "split", "spacing_mm", "lesion_mask_path")
 
 
 def read_image_label_table(csv_path: str | Path) -> list[SegmentationSample]:

@@ -27,7 +27,6 @@ from bus_seg.errors import InputError
 from bus_seg.io.files import require_file
 from bus_seg.io.images import to_gray
 from bus_seg.io.pixel_budget import check_pixel_budget
-from bus_seg.io.spacing import settle_spacing
 
 DICOM_SUFFIXES = {".dcm", ".dicom"}
 DICOM_MAGIC_OFFSET = 128
@@ -95,31 +94,6 @@ def is_dicom(path: str | Path) -> bool:
             return handle.read(len(DICOM_MAGIC)) == DICOM_MAGIC
     except OSError:
         return False
-
-
-def read_dicom_ultrasound(
-    path: str | Path,
-) -> tuple[np.ndarray, float | None, str | None, list[str]]:
-    """Read the first frame of a DICOM ultrasound image and its isotropic pixel spacing.
-
-    Spacing comes from the largest 2-D region of ``SequenceOfUltrasoundRegions`` calibrated in
-    cm (``PhysicalDeltaX × 10`` mm), else from ``PixelSpacing``/``ImagerPixelSpacing`` (mm).
-
-    Returns:
-        ``(pixels, spacing_mm, spacing_source, warnings)``: H×W uint8 gray pixels, the spacing in
-        mm per pixel (None when the file gives none), ``"dicom-region"``/``"dicom-pixelspacing"``
-        (or None), and notes for the report.
-
-    Raises:
-        InputError: the file is missing, not DICOM, holds no decodable image, or its spacing is
-            anisotropic (use :func:`bus_seg.io.ultrasound.read_ultrasound` with ``spacing_mm``
-            to override it).
-    """
-    frame = read_dicom_frame(path)
-    spacing_mm, source, notes = settle_spacing(
-        path, None, frame.spacing_xy_mm, frame.spacing_source
-    )
-    return frame.pixels, spacing_mm, source, frame.warnings + notes
 
 
 def read_dicom_frame(

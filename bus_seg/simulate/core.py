@@ -34,13 +34,8 @@ _SECTION_GAP_UM = (700.0, 1400.0)
 """Range of the blank space between the two sections of a slide."""
 
 
-def _rotation(angle: float) -> np.ndarray:
-    c, s = np.cos(angle), np.sin(angle)
-    return np.array([[c, -s], [s, c]])
-
-
 @dataclass(frozen=True)
-class Fragment:
+class CorePiece:
     """One piece of the core.
 
     Attributes:
@@ -90,7 +85,7 @@ class Fragment:
 class Section:
     """One section of the core on the slide: its fragments, turned and placed as a whole."""
 
-    fragments: tuple[Fragment, ...]
+    fragments: tuple[CorePiece, ...]
     angle_rad: float
     offset_um: tuple[float, float]
 
@@ -167,7 +162,7 @@ class CoreLayout:
         return v_min[index], v_max[index]
 
     def fragment_outline(
-        self, section: Section, fragment: Fragment, step_um: float = 20.0
+        self, section: Section, fragment: CorePiece, step_um: float = 20.0
     ) -> shapely.Polygon:
         """The fragment's outline on the slide (µm)."""
         u = np.linspace(fragment.u0, fragment.u1, max(int(fragment.length_um / step_um), 2) + 1)
@@ -221,7 +216,7 @@ def build_layout(
     serial = None
     if rng.random() < faults.serial_section_probability:
         jittered = tuple(
-            Fragment(
+            CorePiece(
                 f.u0,
                 f.u1,
                 f.sagitta_um,
@@ -315,9 +310,9 @@ def _edge_wave(samples: int, roughness: float, rng: np.random.Generator) -> np.n
 
 def _place_fragments(
     layout: CoreLayout, cuts: np.ndarray, faults: FaultSettings, rng: np.random.Generator
-) -> tuple[Fragment, ...]:
+) -> tuple[CorePiece, ...]:
     """Lay the fragments out along the section's x axis, each gap at least its drawn size."""
-    fragments: list[Fragment] = []
+    fragments: list[CorePiece] = []
     previous: shapely.Polygon | None = None
     probe = Section((), 0.0, (0.0, 0.0))
     x_end = 0.0
@@ -330,7 +325,7 @@ def _place_fragments(
         gap = rng.uniform(*faults.gap_mm) * 1000.0 if fragments else 0.0
         centre_x = x_end + gap + length / 2
         for _ in range(20):
-            fragment = Fragment(u0, u1, sagitta, angle, (centre_x, lateral))
+            fragment = CorePiece(u0, u1, sagitta, angle, (centre_x, lateral))
             outline = layout.fragment_outline(probe, fragment)
             if previous is None:
                 break

@@ -37,10 +37,6 @@ class TissueProfile:
     cancer_fraction: np.ndarray
     fragment_lengths_px: tuple[float, ...]
 
-    @property
-    def tissue_length_px(self) -> float:
-        return float(sum(self.fragment_lengths_px))
-
     def labels_at(self, t: np.ndarray) -> np.ndarray:
         """Labels (1 cancer, 0 not) at fractions ``t`` in [0, 1] of the segment."""
         bins = len(self.cancer_fraction)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from bus_seg.simulate.needle_path import Tract
+from bus_seg.simulate.needle_path import NeedlePass
 from bus_seg.simulate.speckle import smooth_noise
 
 NEEDLE_OUTER_DIAMETER_MM = {14: 2.11, 16: 1.65, 18: 1.27}
@@ -15,7 +15,7 @@ _TAIL_DECAY_MM = 2.0
 
 
 def needle_brightness(
-    shape: tuple[int, int], tract: Tract, spacing_mm: float, rng: np.random.Generator
+    shape: tuple[int, int], tract: NeedlePass, spacing_mm: float, rng: np.random.Generator
 ) -> np.ndarray:
     """Brightness (0-1) the needle adds to each pixel of an image.
 
@@ -53,7 +53,7 @@ def needle_brightness(
 
 
 def draw_needle(
-    image: np.ndarray, tract: Tract, spacing_mm: float, rng: np.random.Generator
+    image: np.ndarray, tract: NeedlePass, spacing_mm: float, rng: np.random.Generator
 ) -> np.ndarray:
     """Composite the needle's echo onto an 8-bit B-mode image (brightening towards white)."""
     brightness = needle_brightness(image.shape, tract, spacing_mm, rng)

@@ -33,7 +33,7 @@ class SkipCase(Exception):
 
 
 @dataclass(frozen=True)
-class Tract:
+class NeedlePass:
     """A needle tract and its sampled segment, in ultrasound pixels.
 
     Attributes:
@@ -97,7 +97,7 @@ def choose_tract(
     spacing_mm: float,
     settings: TractSettings,
     rng: np.random.Generator,
-) -> Tract:
+) -> NeedlePass:
     """Draw a needle tract through the lesion whose sampled segment satisfies the settings.
 
     Args:
@@ -164,7 +164,7 @@ def choose_tract(
         entry_range = _line_range(np.array(p0), direction, (width, height), 0.0)
         entry = _round(np.array(p0) + entry_range[0] * direction)
         tip = _round(np.array(p1) + tip_length * direction)
-        return Tract(
+        return NeedlePass(
             p0=p0,
             p1=p1,
             entry=entry,
