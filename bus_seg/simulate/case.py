@@ -6,6 +6,7 @@ case), so a case's files do not depend on the other cases or on the order they a
 
 from __future__ import annotations
 
+import dataclasses
 import uuid
 from dataclasses import dataclass, field
 from functools import lru_cache
@@ -77,21 +78,101 @@ def lesion_box(mask: np.ndarray) -> str:
     return f"{x},{y},{int(cols.max()) - x + 1},{int(rows.max()) - y + 1}"
 
 
+@dataclass(frozen=True, eq=False)
+class SlideFile:
+    """A case's slide as it will be written.
+
+    Attributes:
+        name: its path relative to the cohort folder.
+        rgb: level 0 of the rasters (H×W×3 uint8) at ``mpp``.
+        mpp: µm per pixel of ``rgb``.
+        fmt: the file format (a key of ``wsi.formats``).
+        downsample: the pyramid's level downsample.
+        compression: tile compression.
+        tile_size: tile side in pixels.
+        file_uuid: the file's UUID.
+        scan_mpp: µm per level-0 pixel written by the scanner model, or None to write ``rgb``.
+        scan_seed: seed of the scanner model's noise (with ``scan_mpp``).
+    """
+
+    name: str
+    rgb: np.ndarray
+    mpp: float
+    fmt: str
+    downsample: int
+    compression: str
+    tile_size: int
+    file_uuid: str
+    scan_mpp: float | None = None
+    scan_seed: int = 0
+
+
+@dataclass(frozen=True, eq=False)
+class AnnotationFile:
+    """A case's annotation as it will be written: a label image or QuPath GeoJSON features.
+
+    Attributes:
+        name: its path relative to the cohort folder.
+        info: facts about it for ``simulation.json``.
+        cancer: level-0 cancer mask of a label image (None for GeoJSON).
+        label_value: the label image's cancer value.
+        features: the GeoJSON features (None for a label image).
+    """
+
+    name: str
+    info: dict[str, Any]
+    cancer: np.ndarray | None = None
+    label_value: int = CANCER_LABEL
+    features: list[dict] | None = None
+
+
+@dataclass(eq=False)
+class SimulatedCase:
+    """Everything one case writes, computed and not yet written.
+
+    Attributes:
+        outcome: the manifest row and facts (``skip_reason`` set when the case is skipped and
+            nothing is to be written).
+        pngs: 8-bit images by their path relative to the cohort folder (ultrasound, lesion
+            mask, reference labels).
+        slide: the slide.
+        annotation: the annotation.
+    """
+
+    outcome: CaseOutcome
+    pngs: dict[str, np.ndarray] = field(default_factory=dict)
+    slide: SlideFile | None = None
+    annotation: AnnotationFile | None = None
+
+
 def simulate_case(job: CaseJob, settings: SimulationSettings, out_dir: Path) -> CaseOutcome:
-    """Simulate a case and write its files under ``out_dir`` (atomically, file by file).
+    """Simulate a case (:func:`make_case`) and write its files under ``out_dir``
+    (:func:`write_case`).
 
     Returns:
         The outcome; a case whose image gives no valid tract (no lesion, lesion too small or
         too close to the border) is skipped with the reason, and writes nothing.
+    """
+    case = make_case(job, settings)
+    write_case(case, out_dir)
+    return case.outcome
+
+
+def make_case(job: CaseJob, settings: SimulationSettings) -> SimulatedCase:
+    """Simulate a case in memory: its images, slide, annotation and manifest row.
+
+    A case whose image gives no valid tract (no lesion, lesion too small or too close to the
+    border), or whose core is all cancer or all non-cancer, is skipped with the reason.
     """
     rng = job.generator()
     try:
         source = load_source(job, settings, rng)
         tract = choose_tract(source.mask, source.field, source.spacing_mm, settings.tract, rng)
     except SkipCase as reason:
-        return CaseOutcome(
+        skipped = CaseOutcome(
             job.case_id, skip_reason=str(reason), info={"source_image": job.source_image}
         )
+        return SimulatedCase(skipped)
     spacing = source.spacing_mm
     image = (
         draw_needle(source.image, tract, spacing, rng)
@@ -111,7 +192,10 @@ def simulate_case(job: CaseJob, settings: SimulationSettings, out_dir: Path) -> 
     cancer_share = float((labels[strip] == 1).mean())
     if cancer_share in (0.0, 1.0):
         reason = "the sampled core is all " + ("cancer" if cancer_share else "non-cancer")
-        return CaseOutcome(job.case_id, skip_reason=reason, info={"source_image": job.source_image})
+        skipped = CaseOutcome(
+            job.case_id, skip_reason=reason, info={"source_image": job.source_image}
+        )
+        return SimulatedCase(skipped)
 
     texture = None
     if wsi.texture_sources:
@@ -130,42 +214,33 @@ def simulate_case(job: CaseJob, settings: SimulationSettings, out_dir: Path) -> 
     downsample = int(rng.choice(list(wsi.level_downsamples)))
     file_uuid = str(uuid.UUID(bytes=rng.bytes(16), version=4))
     scale = 1 if wsi.scan_mpp is None else round(wsi.mpp / wsi.scan_mpp)
-    if wsi.scan_mpp is None:
-        wsi_name = names["wsi"] + WSI_SUFFIXES[fmt]
-        write_wsi(
-            out_dir / wsi_name,
-            rgb,
-            wsi.mpp,
-            fmt,
-            downsample=downsample,
-            compression=wsi.compression,
-            tile_size=wsi.tile_size,
-            file_uuid=file_uuid,
-        )
-    else:
-        wsi_name = names["wsi"] + SCANNED_SUFFIXES[fmt]
-        write_scanned_slide(
-            out_dir / wsi_name,
-            rgb,
-            wsi.mpp,
-            wsi.scan_mpp,
-            fmt,
-            downsample=downsample,
-            compression=wsi.compression,
-            tile_size=wsi.tile_size,
-            seed=int(rng.integers(2**31)),
-            file_uuid=file_uuid,
+    suffixes = WSI_SUFFIXES if wsi.scan_mpp is None else SCANNED_SUFFIXES
+    slide = SlideFile(
+        names["wsi"] + suffixes[fmt],
+        rgb,
+        wsi.mpp,
+        fmt,
+        downsample,
+        wsi.compression,
+        wsi.tile_size,
+        file_uuid,
+    )
+    if wsi.scan_mpp is not None:
+        slide = dataclasses.replace(
+            slide, scan_mpp=wsi.scan_mpp, scan_seed=int(rng.integers(2**31))
         )
         roi = None if roi is None else tuple(v * scale for v in roi)
     annotated = section == MAIN
     if settings.annotation.annotate_serial_section:
         annotated |= section == SERIAL
-    annotation_name, annotation_info = _write_annotation(
-        out_dir, names["annotation"], cancer & annotated, section, settings, rng, wsi.mpp, scale
+    annotation = _make_annotation(
+        names["annotation"], cancer & annotated, section, settings, rng, wsi.mpp, scale
     )
-    write_png(out_dir / f"{names['us']}.png", image)
-    write_png(out_dir / f"{names['lesion_mask']}.png", source.mask.astype(np.uint8))
-    write_png(out_dir / f"{names['label']}.png", labels)
+    pngs = {
+        f"{names['us']}.png": image,
+        f"{names['lesion_mask']}.png": source.mask.astype(np.uint8),
+        f"{names['label']}.png": labels,
+    }
 
     state_mpp = fmt == "png" or rng.random() < wsi.manifest_mpp_probability
     row = {
@@ -178,9 +253,9 @@ def simulate_case(job: CaseJob, settings: SimulationSettings, out_dir: Path) -> 
         "tract_x1": tract.p1[0],
         "tract_y1": tract.p1[1],
         "core_diameter_mm": tract.diameter_mm,
-        "wsi_path": wsi_name,
+        "wsi_path": slide.name,
         "wsi_mpp": (wsi.scan_mpp or wsi.mpp) if state_mpp else None,
-        "annotation_path": annotation_name,
+        "annotation_path": annotation.name,
         "proximal_end": proximal_end,
         "wsi_roi": roi,
         "split": None,
@@ -208,9 +283,48 @@ def simulate_case(job: CaseJob, settings: SimulationSettings, out_dir: Path) -> 
         "proximal_end": proximal_end,
         "reference_cancer_share": round(cancer_share, 4),
         "ultrasound_lesion_share": round(tract.lesion_share, 4),
-        **annotation_info,
+        **annotation.info,
     }
-    return CaseOutcome(job.case_id, row=row, info=info)
+    return SimulatedCase(CaseOutcome(job.case_id, row=row, info=info), pngs, slide, annotation)
+
+
+def write_case(case: SimulatedCase, out_dir: Path) -> None:
+    """Write a simulated case's files under ``out_dir`` (atomically, file by file); a skipped
+    case writes nothing."""
+    if case.outcome.skip_reason is not None:
+        return
+    slide = case.slide
+    if slide.scan_mpp is None:
+        write_wsi(
+            out_dir / slide.name,
+            slide.rgb,
+            slide.mpp,
+            slide.fmt,
+            downsample=slide.downsample,
+            compression=slide.compression,
+            tile_size=slide.tile_size,
+            file_uuid=slide.file_uuid,
+        )
+    else:
+        write_scanned_slide(
+            out_dir / slide.name,
+            slide.rgb,
+            slide.mpp,
+            slide.scan_mpp,
+            slide.fmt,
+            downsample=slide.downsample,
+            compression=slide.compression,
+            tile_size=slide.tile_size,
+            seed=slide.scan_seed,
+            file_uuid=slide.file_uuid,
+        )
+    annotation = case.annotation
+    if annotation.features is None:
+        write_label_image(out_dir / annotation.name, annotation.cancer, annotation.label_value)
+    else:
+        write_geojson(out_dir / annotation.name, annotation.features)
+    for name, pixels in case.pngs.items():
+        write_png(out_dir / name, pixels)
 
 
 def _weights(weights: dict[str, float]) -> np.ndarray:
@@ -232,8 +346,7 @@ def _roi(section: np.ndarray, mpp: float) -> tuple[int, int, int, int]:
     return int(c0), int(r0), int(c1 - c0), int(r1 - r0)
 
 
-def _write_annotation(
-    out_dir: Path,
+def _make_annotation(
     name: str,
     cancer: np.ndarray,
     section: np.ndarray,
@@ -241,8 +354,8 @@ def _write_annotation(
     rng: np.random.Generator,
     mpp: float,
     scale: int = 1,
-) -> tuple[str, dict[str, Any]]:
-    """Write the annotation as a label image or QuPath GeoJSON; return its name and facts.
+) -> AnnotationFile:
+    """The annotation as a label image or QuPath GeoJSON, with its facts.
 
     ``scale`` > 1: the slide is written ``scale`` times finer than the rasters (scanner
     resolution); the GeoJSON's coordinates are scaled to its level 0, and no label image is
@@ -251,9 +364,8 @@ def _write_annotation(
     annotation = settings.annotation
     if scale == 1 and rng.random() < annotation.label_image_probability:
         value = int(rng.choice([CANCER_LABEL, IGNORE_LABEL]))
-        path = f"{name}_labels.png"
-        write_label_image(out_dir / path, cancer, value)
-        return path, {"annotation_format": "label_image", "label_value": value}
+        info = {"annotation_format": "label_image", "label_value": value}
+        return AnnotationFile(f"{name}_labels.png", info, cancer=cancer, label_value=value)
     class_name = str(rng.choice(list(annotation.cancer_classes)))
     features = []
     rows = np.flatnonzero(cancer.any(axis=1))
@@ -269,9 +381,7 @@ def _write_annotation(
             other_class = str(rng.choice(NON_CANCER_CLASSES))
             features += geojson_features(_scaled(other, scale), other_class, rng)
             info["other_class"] = other_class
-    path = f"{name}.geojson"
-    write_geojson(out_dir / path, features)
-    return path, info
+    return AnnotationFile(f"{name}.geojson", info, features=features)
 
 
 def _scaled(geometry: shapely.Geometry, scale: int) -> shapely.Geometry:
