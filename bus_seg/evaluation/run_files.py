@@ -121,13 +121,14 @@ def find_run_file(path: str | Path, file_name: str) -> Path:
     return matches[0]
 
 
-def flatten_metrics(metrics: Mapping, prefix: str = "") -> dict[str, object]:
-    """Flatten nested metric dicts to ``a/b/c`` keys (flat dicts pass through)."""
+def flatten_keys(metrics: Mapping, prefix: str = "", separator: str = "/") -> dict[str, object]:
+    """Flatten nested dicts to ``a/b/c`` keys (``separator`` between the levels; flat dicts
+    pass through)."""
     flat: dict[str, object] = {}
     for key, value in metrics.items():
         name = f"{prefix}{key}"
         if isinstance(value, Mapping):
-            flat.update(flatten_metrics(value, f"{name}/"))
+            flat.update(flatten_keys(value, f"{name}{separator}", separator))
         else:
             flat[name] = value
     return flat
@@ -156,7 +157,7 @@ def read_metrics(path: str | Path) -> dict[str, object]:
         if isinstance(metrics.get("run_name"), str):
             flat["run_name"] = metrics["run_name"]
         return flat
-    return flatten_metrics(metrics)
+    return flatten_keys(metrics)
 
 
 def read_per_image(path: str | Path) -> pd.DataFrame:

@@ -14,6 +14,7 @@ from bus_seg.evaluation.figures import plot_confusion
 from bus_seg.evaluation.overlays import OverlayRenderer
 from bus_seg.evaluation.per_image import EMPTY_IMAGE_RULES, per_image_table
 from bus_seg.evaluation.report import Report, format_value
+from bus_seg.evaluation.run_files import flatten_keys
 from bus_seg.evaluation.summaries import (
     SUMMARY_STATISTICS,
     confusion_counts,
@@ -55,17 +56,6 @@ class EvaluationResult:
     per_image: pd.DataFrame
     paths: dict[str, Path]
     samples: tuple[EvalSample, ...] = field(default=(), repr=False)
-
-
-def _flatten(mapping: Mapping, prefix: str = "") -> dict[str, str]:
-    flat: dict[str, str] = {}
-    for key, value in mapping.items():
-        name = f"{prefix}{key}"
-        if isinstance(value, Mapping):
-            flat.update(_flatten(value, f"{name}."))
-        else:
-            flat[name] = str(value)
-    return flat
 
 
 def overlay_file_name(image_id: str) -> str:
@@ -169,7 +159,7 @@ def _report(
         )
     if config_summary:
         report.heading("Configuration")
-        flat = _flatten(config_summary)
+        flat = {k: str(v) for k, v in flatten_keys(config_summary, separator=".").items()}
         report.table(pd.DataFrame({"setting": list(flat), "value": list(flat.values())}))
     report.heading("Metrics")
     report.paragraph(
