@@ -5,10 +5,23 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+import pytorch_lightning as pl
 import torch
-from hydra.utils import instantiate
+import yaml
+from hydra.utils import get_class, instantiate
+from omegaconf import OmegaConf
+from pytorch_lightning.callbacks import ModelCheckpoint
+from pytorch_lightning.plugins import TorchSyncBatchNorm
+from pytorch_lightning.strategies import DDPStrategy
 
+from bus_seg.config import compose_config as compose_packaged
 from bus_seg.paths import config_dir
+from bus_seg.training.callbacks import (
+    AggregatorStatesInCheckpoint,
+    RandomStateInCheckpoint,
+    TrainLoaderPositionInCheckpoint,
+)
+from bus_seg.training.resume import LastCheckpoint
 
 CONF = config_dir()
 
@@ -17,7 +30,14 @@ def options(group: str) -> list[str]:
     return sorted(p.stem for p in (CONF / group).glob("*.yaml") if not p.stem.startswith("_"))
 
 
-HARDWARE_TRAINERS = {"gpu", "ddp", "mps"}  # compose here; need their hardware to instantiate
+HARDWARE_TRAINERS = {"gpu", "ddp", "mps"}  # their device is not here
+RESUME_KINDS = [
+    LastCheckpoint,
+    LastCheckpoint,
+    RandomStateInCheckpoint,
+    TrainLoaderPositionInCheckpoint,
+    AggregatorStatesInCheckpoint,
+]
 
 
 def test_config_dir_ships_with_the_package() -> None:
@@ -62,17 +82,43 @@ def test_optimizer_scheduler_options(compose_config, optimizer: str, scheduler: 
 @pytest.mark.parametrize("trainer", options("trainer"))
 def test_trainer_options(compose_config, trainer: str) -> None:
     cfg = compose_config(f"trainer={trainer}", "data=synthetic")
-    assert cfg.trainer._target_ == "pytorch_lightning.Trainer"
-    if trainer not in HARDWARE_TRAINERS:
-        instantiate(cfg.trainer, logger=False, enable_checkpointing=False)
+    # A hardware trainer is built with every setting but its device here: on the CPU.
+    device = {"accelerator": "cpu"} if trainer in HARDWARE_TRAINERS else {}
+    built = instantiate(cfg.trainer, logger=False, enable_checkpointing=False, **device)
+    assert isinstance(built, pl.Trainer)
+    assert built.max_epochs == cfg.trainer.max_epochs
+    assert built.num_devices == cfg.trainer.devices
+    assert built.precision == cfg.trainer.precision
+    strategy = cfg.trainer.get("strategy")
+    assert isinstance(built.strategy, DDPStrategy) == (strategy in ("ddp", "ddp_spawn"))
+    if strategy == "ddp_spawn":
+        assert built.strategy._start_method == "spawn"
+    synced = isinstance(getattr(built.strategy, "_layer_sync", None), TorchSyncBatchNorm)
+    assert synced == bool(cfg.trainer.get("sync_batchnorm"))
 
 
 @pytest.mark.parametrize("callbacks", options("callbacks"))
 def test_callback_options(compose_config, callbacks: str) -> None:
     from bus_seg.training.builders import build_callbacks
+    from bus_seg.training.callbacks import ConfigInCheckpoint
 
     cfg = compose_config(f"callbacks={callbacks}", "data=synthetic")
-    assert build_callbacks(cfg)
+    built = build_callbacks(cfg)
+    declared = [c for c in (cfg.callbacks or {}).values() if c is not None and "_target_" in c]
+    for conf in declared:
+        kind = get_class(conf._target_)
+        assert [c for c in built if type(c) is kind], f"{conf._target_} is not built"
+    assert sum(isinstance(c, ConfigInCheckpoint) for c in built) == 1
+    assert len(built) == 1 + len(declared) + len(RESUME_KINDS)
+    assert [type(c) for c in built[-len(RESUME_KINDS) :]] == RESUME_KINDS
+    # Lightning accepts the list (one instance of each stateful callback); the group's best-model
+    # checkpoint stays the one a run tests, and the last.ckpt writers run after it
+    trainer = pl.Trainer(callbacks=built, logger=False, accelerator="cpu", devices=1)
+    ours = [c for c in built if isinstance(c, LastCheckpoint)]
+    assert trainer.checkpoint_callbacks[-2:] == ours
+    if "model_checkpoint" in (cfg.callbacks or {}):
+        assert type(trainer.checkpoint_callback) is ModelCheckpoint
+        assert trainer.checkpoint_callback.monitor == cfg.callbacks.model_checkpoint.monitor
 
 
 @pytest.mark.parametrize("logger", options("logger"))
@@ -109,10 +155,54 @@ def test_debug_options_compose(compose_config, debug: str) -> None:
     assert cfg.trainer.accelerator == "cpu"
 
 
+def _flatten(values: dict, prefix: str = "") -> dict[str, object]:
+    flat: dict[str, object] = {}
+    for key, value in values.items():
+        if isinstance(value, dict):
+            flat.update(_flatten(value, f"{prefix}{key}."))
+        else:
+            flat[f"{prefix}{key}"] = value
+    return flat
+
+
+def _experiment(name: str) -> tuple[dict[str, str], dict]:
+    """``(group choices, values)`` an experiment sets, those of the experiments it extends first."""
+    delta = yaml.safe_load((CONF / "experiment" / f"{name}.yaml").read_text(encoding="utf-8"))
+    choices: dict[str, str] = {}
+    values: dict = {}
+    for entry in delta.pop("defaults", []):
+        if isinstance(entry, str):
+            if entry != "_self_":
+                base_choices, base_values = _experiment(entry)
+                choices.update(base_choices)
+                values = OmegaConf.to_container(OmegaConf.merge(values, base_values))
+        else:
+            ((key, option),) = entry.items()
+            choices[key.removeprefix("override /")] = option
+    return choices, OmegaConf.to_container(OmegaConf.merge(values, delta))
+
+
 @pytest.mark.parametrize("experiment", options("experiment"))
-def test_experiments_compose(compose_config, experiment: str) -> None:
-    cfg = compose_config(f"experiment={experiment}")
-    assert cfg.experiment_name == experiment
+def test_experiments_compose(experiment: str, tmp_path: Path) -> None:
+    """An experiment's choices and values land in the composed config (as a user composes it, no
+    test overrides), and its loss, optimizer, schedule and trainer build (a hardware trainer with
+    every setting but its device)."""
+    cfg = compose_packaged([f"experiment={experiment}"], output_dir=tmp_path)
+    choices, values = _experiment(experiment)
+    for group, option in choices.items():
+        alone = OmegaConf.to_container(compose_packaged([f"{group}={option}"])[group])
+        expected = OmegaConf.to_container(OmegaConf.merge(alone, values.get(group, {})))
+        assert OmegaConf.to_container(cfg[group]) == expected, group
+    for key, value in _flatten(values).items():
+        assert OmegaConf.select(cfg, key) == value, key
+    net = torch.nn.Conv2d(1, 2, 1)
+    image, target = torch.randn(2, 1, 8, 8), torch.randint(0, 2, (2, 8, 8))
+    assert torch.isfinite(instantiate(cfg.loss)({"out": net(image)}, target, image)["loss"])
+    optimizer = instantiate(cfg.optimizer)(net)
+    instantiate(cfg.scheduler)(optimizer, total_steps=10)
+    device = {"accelerator": "cpu"} if cfg.trainer.accelerator != "cpu" else {}
+    trainer = instantiate(cfg.trainer, logger=False, enable_checkpointing=False, **device)
+    assert trainer.max_epochs == cfg.trainer.max_epochs
 
 
 @pytest.mark.parametrize("entry", ["train", "eval"])

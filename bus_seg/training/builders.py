@@ -8,12 +8,13 @@ from typing import Any
 
 import pytorch_lightning as pl
 from hydra.utils import instantiate
-from omegaconf import DictConfig, open_dict
+from omegaconf import DictConfig, OmegaConf, open_dict
 from pytorch_lightning.utilities import rank_zero_only
 
 from bus_seg.labels import DEFAULT_MEAN, DEFAULT_STD
 from bus_seg.training.callbacks import ConfigInCheckpoint
 from bus_seg.training.module import SegmentationModule
+from bus_seg.training.resume import resume_callbacks
 from bus_seg.training.run_outputs import RunOutputs
 
 
@@ -31,12 +32,23 @@ def build_module(cfg: DictConfig) -> SegmentationModule:
 
 
 def build_callbacks(cfg: DictConfig) -> list[pl.Callback]:
-    """Every callback in ``cfg.callbacks`` plus :class:`ConfigInCheckpoint`."""
-    callbacks: list[pl.Callback] = [ConfigInCheckpoint(cfg)]
-    for conf in (cfg.get("callbacks") or {}).values():
-        if conf is not None and "_target_" in conf:
-            callbacks.append(instantiate(conf))
-    return callbacks
+    """:class:`ConfigInCheckpoint`, every callback of ``cfg.callbacks``, and the callbacks that
+    exact resume depends on (:func:`~bus_seg.training.resume.resume_callbacks`), whatever the
+    group holds.
+
+    ``callbacks.step_checkpoint.every_n_train_steps`` sets the interval of the mid-epoch
+    ``last.ckpt``. A group entry of a resume callback's own class is left out: Lightning allows
+    one instance of each stateful callback, and the one added here is always there.
+    """
+    group = cfg.get("callbacks") or {}
+    configured = [
+        instantiate(conf) for conf in group.values() if conf is not None and "_target_" in conf
+    ]
+    steps = OmegaConf.select(cfg, "callbacks.step_checkpoint.every_n_train_steps", default=None)
+    resume = resume_callbacks(Path(str(cfg.paths.output_dir)) / "checkpoints", steps)
+    always = {type(callback) for callback in resume}
+    kept = [callback for callback in configured if type(callback) not in always]
+    return [ConfigInCheckpoint(cfg), *kept, *resume]
 
 
 RUN_TITLE_SKIPPED = ("hydra", "paths.", "experiment=", "experiment_name=", "logger")

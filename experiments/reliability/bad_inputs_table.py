@@ -205,8 +205,10 @@ writes. Every statement below is checked by a test in `make test` unless marked 
 
 ## Resume after a kill
 
-`conf/callbacks/default.yaml` writes `checkpoints/last.ckpt` at every epoch end and every
-`callbacks.step_checkpoint.every_n_train_steps` steps (100 by default). A run killed at any
+Every training run writes `checkpoints/last.ckpt` at every epoch end and every
+`callbacks.step_checkpoint.every_n_train_steps` steps (100 by default), whatever the `callbacks`
+group holds (the callbacks resume needs are added in code: `bus_seg/training/resume.py`, so a
+custom callbacks file cannot break resume). A run killed at any
 moment (SIGKILL, OOM, a lost node) resumes from it with `ckpt_path=last`, or automatically when
 it is started again in the same output folder (`hydra.run.dir=<run dir>`), and ends with the
 same metrics as an uninterrupted run with the same seed (CPU, `trainer.deterministic=true`):

@@ -21,12 +21,12 @@ from pathlib import Path
 
 import pytest
 import torch
-from hydra import compose, initialize_config_module
-from hydra.core.global_hydra import GlobalHydra
+from hydra import compose
 from omegaconf import DictConfig, open_dict
 
 from bus_seg.train import train
 from bus_seg.training.callbacks import TrainLoaderPositionInCheckpoint
+from tests.helpers.configs import packaged_configs
 
 REPO = Path(__file__).resolve().parents[2]
 TRAIN = Path(sys.executable).with_name("bus-seg-train")
@@ -78,13 +78,11 @@ def kill_overrides(step: int) -> list[str]:
 
 def compose_run(run_dir: Path, cache_dir: Path, *overrides: str) -> DictConfig:
     """The same config as :func:`run_cli`, composed in-process."""
-    GlobalHydra.instance().clear()
-    with initialize_config_module(config_module="bus_seg.conf", version_base="1.3"):
+    with packaged_configs():
         cfg = compose(config_name="train", overrides=[*RUN, *overrides], return_hydra_config=True)
     with open_dict(cfg):
         cfg.paths.output_dir = cfg.hydra.runtime.output_dir = str(run_dir)
         cfg.paths.cache_dir = str(cache_dir)
-    GlobalHydra.instance().clear()
     return cfg
 
 
@@ -153,6 +151,25 @@ def test_a_restart_in_the_same_folder_resumes_automatically(
     assert final_metrics(killed_run) == uninterrupted
     logs = sorted((killed_run / "csv").glob("version_*/metrics.csv"))
     assert len(logs) == 2, "the resumed run logs beside the killed one"
+
+
+def test_resume_needs_nothing_from_the_callbacks_group(
+    killed_run: Path, cache_dir: Path, uninterrupted: dict[str, float]
+) -> None:
+    """The resume callbacks are added in code: with an empty callbacks group (no best-model
+    selection, so the test figures are the last epoch's model's; no LR monitor) every training
+    and validation figure, best-so-far values included, equals the uninterrupted run's."""
+    cfg = compose_run(killed_run, cache_dir, "ckpt_path=last")
+    with open_dict(cfg):
+        cfg.callbacks = None
+    _, objects = train(cfg)
+    assert objects["trainer"].global_step == 3 * BATCHES_PER_EPOCH
+
+    def fitted(metrics: dict[str, float]) -> dict[str, float]:  # not lr-… (the LR monitor's)
+        return {k: v for k, v in metrics.items() if k.startswith(("train/", "val/"))}
+
+    assert fitted(final_metrics(killed_run)) == fitted(uninterrupted)
+    assert any(k.startswith("val/") and k.endswith("_best") for k in fitted(uninterrupted))
 
 
 @pytest.mark.slow
