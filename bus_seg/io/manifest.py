@@ -20,46 +20,17 @@ from pathlib import Path, PurePath, PureWindowsPath
 
 from bus_seg.errors import ManifestError
 from bus_seg.io.atomic import write_text_atomic
-
-TRACT_COLUMNS: tuple[str, ...] = ("tract_x0", "tract_y0", "tract_x1", "tract_y1")
-MANIFEST_COLUMNS: tuple[str, ...] = (
-    "case_id",
-    "patient_id",
-    "us_path",
-    "us_spacing_mm",
-    *TRACT_COLUMNS,
-    "core_diameter_mm",
-    "wsi_path",
-    "wsi_mpp",
-    "annotation_path",
-    "proximal_end",
-    "wsi_roi",
-    "split",
-    "label_path",
-    "lesion_roi",
-    "lesion_mask_path",
+from bus_seg.io.cohort_format import (
+    DEFAULT_CORE_DIAMETER_MM,
+    DEFAULT_PROXIMAL_END,
+    MANIFEST_COLUMNS,
+    PATH_COLUMNS,
+    PROXIMAL_ENDS,
+    REQUIRED_COLUMNS,
+    SPLITS,
+    TRACT_COLUMNS,
+    US_FRAME_COLUMN,
 )
-REQUIRED_COLUMNS: tuple[str, ...] = (
-    "case_id",
-    "patient_id",
-    "us_path",
-    "wsi_path",
-    "annotation_path",
-)
-"""Always required; the tract columns are required too unless the needle is found automatically."""
-PATH_COLUMNS: tuple[str, ...] = (
-    "us_path",
-    "wsi_path",
-    "annotation_path",
-    "label_path",
-    "lesion_mask_path",
-)
-DEFAULT_CORE_DIAMETER_MM = 1.6
-DEFAULT_PROXIMAL_END = "left"
-PROXIMAL_ENDS: tuple[str, ...] = ("left", "right", "top", "bottom")
-SPLITS: tuple[str, ...] = ("train", "val", "test")
-US_FRAME_COLUMN = "us_frame"
-"""Optional column (not yet on the v1 format page): the 0-based frame of a cine-loop ``us_path``."""
 
 _REQUIRED_HINTS = {
     "case_id": "a unique id of the pair (it names labels/<case_id>.png)",

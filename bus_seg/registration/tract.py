@@ -1,10 +1,6 @@
-"""The sampled segment of the needle tract in the ultrasound image and its strip (rectangle rule).
+"""The sampled segment of the needle tract in the ultrasound image and its strip.
 
-Coordinates are ultrasound pixels with pixel centres at integers (``x`` = column, ``y`` = row).
-The strip is the rectangle whose centre line is the segment from the proximal end ``(x0, y0)`` to
-the distal end ``(x1, y1)`` and whose width is the core diameter: a pixel belongs to it when the
-projection of its centre onto the line falls within the segment (ends included) and its distance
-from the line is at most half the diameter (included).
+The strip follows the cohort format's rectangle rule (:mod:`bus_seg.io.cohort_format`).
 """
 
 from __future__ import annotations
@@ -15,10 +11,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from bus_seg.errors import RegistrationError
-
-INCLUSION_TOLERANCE_PX = 1e-6
-"""Slack of the "included" comparisons, so rounding never drops a pixel that lies exactly on an
-edge of the strip (e.g. at exactly half the diameter from an axis-parallel tract)."""
+from bus_seg.io.cohort_format import in_strip, strip_coordinates
 
 
 @dataclass(frozen=True)
@@ -102,18 +95,9 @@ class Tract:
             ``(s, v)``: distance along the segment from the proximal end and signed distance
             across it (along :attr:`normal`), both H×W in pixels.
         """
-        height, width = shape
-        rows, cols = np.mgrid[0:height, 0:width]
-        dx, dy = self.direction
-        rel_x, rel_y = cols - self.x0, rows - self.y0
-        return rel_x * dx + rel_y * dy, rel_x * -dy + rel_y * dx
+        return strip_coordinates(shape, (self.x0, self.y0), (self.x1, self.y1))
 
     def strip_mask(self, shape: tuple[int, int]) -> np.ndarray:
         """Boolean H×W mask of the strip by the rectangle rule (ends and edges included)."""
         along, across = self.coordinates(shape)
-        tol = INCLUSION_TOLERANCE_PX
-        return (
-            (along >= -tol)
-            & (along <= self.length_px + tol)
-            & (np.abs(across) <= self.half_width_px + tol)
-        )
+        return in_strip(along, across, self.length_px, self.half_width_px)

@@ -19,9 +19,10 @@ import numpy as np
 import shapely
 from scipy import ndimage
 
+from bus_seg.io.cohort_format import Point, strip_mask
 from bus_seg.labels import IGNORE_LABEL
 from bus_seg.simulate.slide import SlideRasters
-from bus_seg.simulate.strip import Point, strip_coordinates
+from bus_seg.simulate.strip import strip_fraction
 
 
 @dataclass(frozen=True, eq=False)
@@ -157,8 +158,8 @@ def reference_labels(
     shape: tuple[int, int], p0: Point, p1: Point, diameter_px: float, profile: TissueProfile
 ) -> np.ndarray:
     """The reference label map: 255 off the strip, the profile's label on it."""
-    t, distance = strip_coordinates(shape, p0, p1)
-    inside = (t >= 0.0) & (t <= 1.0) & (distance <= diameter_px / 2.0)
+    t = strip_fraction(shape, p0, p1)
+    inside = strip_mask(shape, p0, p1, diameter_px)
     labels = np.full(shape, IGNORE_LABEL, dtype=np.uint8)
     labels[inside] = profile.labels_at(t[inside])
     return labels

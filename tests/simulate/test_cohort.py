@@ -14,6 +14,7 @@ from PIL import Image
 
 from bus_seg.errors import ConfigError, InputError
 from bus_seg.io.annotations import read_annotation
+from bus_seg.io.cohort_format import strip_mask
 from bus_seg.io.images import read_gray, read_label_map
 from bus_seg.io.manifest import read_manifest
 from bus_seg.io.wsi import open_wsi
@@ -21,7 +22,6 @@ from bus_seg.simulate import cohort as cohort_module
 from bus_seg.simulate import ensure_cohort, format_summary, read_record, simulate_cohort
 from bus_seg.simulate.phantom import render_phantom, sample_anatomy
 from bus_seg.simulate.settings import PhantomSettings
-from bus_seg.simulate.strip import strip_mask
 
 TINY = {"num_cases": 2, "seed": 11, "faults": {"debris": [0, 1]}}
 

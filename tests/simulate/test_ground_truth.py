@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 from bus_seg.io.annotations import rasterize
+from bus_seg.io.cohort_format import strip_mask
 from bus_seg.simulate.annotation_writer import mask_polygons
 from bus_seg.simulate.core import build_layout
 from bus_seg.simulate.ground_truth import TissueProfile, reference_labels, tissue_profile
@@ -20,7 +21,6 @@ from bus_seg.simulate.slide import (
     SlideRasters,
     rasterize_slide,
 )
-from bus_seg.simulate.strip import strip_mask
 
 
 def test_strip_rule_includes_ends_and_half_diameter() -> None:

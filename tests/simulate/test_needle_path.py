@@ -5,11 +5,11 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from bus_seg.io.cohort_format import strip_mask
 from bus_seg.simulate.lesion_field import MaskField
 from bus_seg.simulate.needle_echo import draw_needle
 from bus_seg.simulate.needle_path import SkipCase, choose_tract, lesion_along
 from bus_seg.simulate.settings import GAUGE_DIAMETER_MM, TractSettings
-from bus_seg.simulate.strip import strip_mask
 
 SPACING = 0.15
 
