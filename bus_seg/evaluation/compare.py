@@ -312,31 +312,29 @@ def _records(frame: pd.DataFrame) -> list[dict[str, object]]:
     return frame.astype(object).where(frame.notna(), None).to_dict(orient="records")
 
 
-def _write_outputs(
-    out_dir: Path,
+def _comparison_document(
+    aligned: Mapping[str, pd.DataFrame],
+    settings: dict[str, object],
     tests: pd.DataFrame,
     pooled: pd.DataFrame,
-    notes: list[str],
-    aligned: Mapping[str, pd.DataFrame],
-    metrics: Sequence[str],
-    settings: dict[str, object],
     spread: pd.DataFrame,
-) -> dict[str, Path]:
-    paths: dict[str, Path] = {}
-    with atomic_path(out_dir / "comparison.csv") as tmp:
-        tests.to_csv(tmp, index=False)
-    paths["comparison_csv"] = out_dir / "comparison.csv"
-    paths["comparison_json"] = write_json_atomic(
-        out_dir / "comparison.json",
-        {
-            "runs": list(aligned),
-            "settings": settings,
-            "tests": _records(tests),
-            "pooled_classes": _records(pooled),
-            "seed_spread": _records(spread),
-            "notes": notes,
-        },
-    )
+    notes: list[str],
+) -> dict[str, object]:
+    """The content of ``comparison.json``."""
+    return {
+        "runs": list(aligned),
+        "settings": settings,
+        "tests": _records(tests),
+        "pooled_classes": _records(pooled),
+        "seed_spread": _records(spread),
+        "notes": notes,
+    }
+
+
+def _paired_panels(
+    aligned: Mapping[str, pd.DataFrame], metrics: Sequence[str]
+) -> dict[str, pd.DataFrame]:
+    """Per-image values of every run, one panel per metric and per class pixel accuracy."""
     panels = {
         metric: pd.DataFrame({name: table[metric] for name, table in aligned.items()})
         for metric in metrics
@@ -346,10 +344,18 @@ def _write_outputs(
             panels[f"{class_name} pixels ({column})"] = pd.DataFrame(
                 {name: table[column] for name, table in aligned.items()}
             )
-    paths["paired_plot"] = plot_paired(
-        panels, out_dir / "paired_plot.png", title="Per-image values (lines join the same image)"
-    )
+    return panels
 
+
+def _comparison_report(
+    tests: pd.DataFrame,
+    pooled: pd.DataFrame,
+    notes: list[str],
+    aligned: Mapping[str, pd.DataFrame],
+    settings: dict[str, object],
+    spread: pd.DataFrame,
+) -> Report:
+    """The Markdown report of the comparison (not yet written)."""
     report = Report("Paired comparison: " + " vs ".join(aligned))
     n_images = len(next(iter(aligned.values())))
     units = sorted(set(tests["unit"])) if not tests.empty else ["image"]
@@ -409,6 +415,25 @@ def _write_outputs(
         report.heading("Notes")
         report.bullets(notes)
     report.images(["paired_plot.png"], ["Per-image values of each run; lines join the same image"])
+    return report
+
+
+def _write_outputs(
+    out_dir: Path,
+    tests: pd.DataFrame,
+    document: Mapping[str, object],
+    panels: Mapping[str, pd.DataFrame],
+    report: Report,
+) -> dict[str, Path]:
+    """Write ``comparison.csv``, ``comparison.json``, ``paired_plot.png`` and ``comparison.md``."""
+    paths: dict[str, Path] = {}
+    with atomic_path(out_dir / "comparison.csv") as tmp:
+        tests.to_csv(tmp, index=False)
+    paths["comparison_csv"] = out_dir / "comparison.csv"
+    paths["comparison_json"] = write_json_atomic(out_dir / "comparison.json", document)
+    paths["paired_plot"] = plot_paired(
+        panels, out_dir / "paired_plot.png", title="Per-image values (lines join the same image)"
+    )
     paths["comparison_md"] = report.write(out_dir / "comparison.md")[0]
     return paths
 
@@ -547,7 +572,10 @@ def compare_runs(
         "tests": "two-sided",
         "arms": {arm: len(runs) for arm, runs in seeds.items()} or None,
     }
-    paths = _write_outputs(Path(out_dir), tests, pooled, notes, aligned, metrics, settings, spread)
+    document = _comparison_document(aligned, settings, tests, pooled, spread, notes)
+    report = _comparison_report(tests, pooled, notes, aligned, settings, spread)
+    panels = _paired_panels(aligned, metrics)
+    paths = _write_outputs(Path(out_dir), tests, document, panels, report)
     return ComparisonResult(
         tests=tests, pooled_classes=pooled, notes=notes, paths=paths, seed_spread=spread
     )
