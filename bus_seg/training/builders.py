@@ -37,15 +37,17 @@ def build_callbacks(cfg: DictConfig) -> list[pl.Callback]:
     group holds.
 
     ``callbacks.step_checkpoint.every_n_train_steps`` sets the interval of the mid-epoch
-    ``last.ckpt``. A group entry of a resume callback's own class is left out: Lightning allows
-    one instance of each stateful callback, and the one added here is always there.
+    ``last.ckpt``; ``trainer.enable_checkpointing=false`` (the debug configs) writes none. A
+    group entry of a resume callback's own class is left out: Lightning allows one instance of
+    each stateful callback, and the one added here is always there.
     """
     group = cfg.get("callbacks") or {}
     configured = [
         instantiate(conf) for conf in group.values() if conf is not None and "_target_" in conf
     ]
     steps = OmegaConf.select(cfg, "callbacks.step_checkpoint.every_n_train_steps", default=None)
-    resume = resume_callbacks(Path(str(cfg.paths.output_dir)) / "checkpoints", steps)
+    write_last = OmegaConf.select(cfg, "trainer.enable_checkpointing", default=True) is not False
+    resume = resume_callbacks(Path(str(cfg.paths.output_dir)) / "checkpoints", steps, write_last)
     always = {type(callback) for callback in resume}
     kept = [callback for callback in configured if type(callback) not in always]
     return [ConfigInCheckpoint(cfg), *kept, *resume]

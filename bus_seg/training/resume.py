@@ -48,7 +48,7 @@ class LastCheckpoint(ModelCheckpoint):
 
 
 def resume_callbacks(
-    checkpoint_dir: str | Path, every_n_train_steps: int | None = None
+    checkpoint_dir: str | Path, every_n_train_steps: int | None = None, write_last: bool = True
 ) -> list[pl.Callback]:
     """The callbacks every training run needs to resume exactly.
 
@@ -56,6 +56,8 @@ def resume_callbacks(
         checkpoint_dir: ``<output_dir>/checkpoints``.
         every_n_train_steps: training steps between mid-epoch ``last.ckpt`` writes (None:
             :data:`DEFAULT_EVERY_N_TRAIN_STEPS`).
+        write_last: False when the trainer writes no checkpoint at all
+            (``trainer.enable_checkpointing=false``, the debug configs): no ``last.ckpt`` writer.
 
     Returns:
         ``last.ckpt`` writers at epoch ends and every ``every_n_train_steps`` steps, and the
@@ -63,9 +65,13 @@ def resume_callbacks(
         into it (and back on resume).
     """
     steps = int(every_n_train_steps or DEFAULT_EVERY_N_TRAIN_STEPS)
+    writers: list[pl.Callback] = (
+        [LastCheckpoint(checkpoint_dir), LastCheckpoint(checkpoint_dir, every_n_train_steps=steps)]
+        if write_last
+        else []
+    )
     return [
-        LastCheckpoint(checkpoint_dir),
-        LastCheckpoint(checkpoint_dir, every_n_train_steps=steps),
+        *writers,
         RandomStateInCheckpoint(),
         TrainLoaderPositionInCheckpoint(),
         AggregatorStatesInCheckpoint(),

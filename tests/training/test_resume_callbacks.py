@@ -54,3 +54,10 @@ def test_a_custom_group_keeps_its_own_callbacks(compose_config) -> None:
     built = build_callbacks(compose_config("data=synthetic", *CUSTOM))
     trainer = pl.Trainer(callbacks=built, logger=False, accelerator="cpu", devices=1)
     assert trainer.checkpoint_callback.monitor == "val/dice", "the group's best model is tested"
+
+
+def test_a_trainer_without_checkpointing_gets_no_last_checkpoint(compose_config) -> None:
+    """``debug=fdr`` (``trainer.enable_checkpointing=false``) writes no checkpoint at all."""
+    built = build_callbacks(compose_config("data=synthetic", "debug=fdr"))
+    assert not [c for c in built if isinstance(c, LastCheckpoint)]
+    assert {type(c) for c in built} >= set(STATES)
