@@ -21,7 +21,7 @@ import numpy as np
 import shapely
 
 from bus_seg.errors import InputError, ManifestError, RegistrationError
-from bus_seg.io.annotations import read_annotation
+from bus_seg.io.annotations import Annotation, read_annotation
 from bus_seg.io.images import read_array, to_gray
 from bus_seg.io.manifest import CaseRecord, describe_location, read_manifest
 from bus_seg.io.mask_layout import class_subfolders, is_image_file, pair_mask_files
@@ -357,6 +357,7 @@ def _check_slide(
     cancer_classes: Sequence[str],
     settings: RegistrationSettings,
 ) -> None:
+    """Read the slide and the annotation (cached) and add the problems of both."""
     try:
         level0_shape, notes, tissue_problem = _slide(
             record.wsi_path, _stamp(record.wsi_path), record.wsi_mpp, record.wsi_roi, settings
@@ -374,25 +375,8 @@ def _check_slide(
         found.add("warning", "wsi_path", note)
     if tissue_problem is not None:
         found.add(*tissue_problem)
-    height, width = level0_shape
-    roi_box = None
-    if record.wsi_roi is not None:
-        x, y, w, h = record.wsi_roi
-        roi_box = shapely.box(x, y, x + w, y + h)
-        if x >= width or y >= height:
-            found.add(
-                "error",
-                "wsi_roi",
-                f"wsi_roi {x},{y},{w},{h} lies outside the slide ({width}×{height} level-0 px); "
-                "fix it or leave it empty",
-            )
-        elif x + w > width or y + h > height:
-            found.add(
-                "warning",
-                "wsi_roi",
-                f"wsi_roi {x},{y},{w},{h} extends past the slide ({width}×{height} level-0 px) "
-                "and is clipped to it",
-            )
+    for problem in _roi_problems(record.wsi_roi, level0_shape):
+        found.add(*problem)
     try:
         annotation = _annotation(
             record.annotation_path,
@@ -404,27 +388,66 @@ def _check_slide(
     except InputError as err:
         found.add("error", "annotation_path", str(err))
         return
+    for problem in _annotation_problems(annotation, record.wsi_roi, cancer_classes):
+        found.add(*problem)
+
+
+_Finding = tuple[str, str, str]
+"""(severity, column, message) of one problem of a record."""
+
+
+def _roi_problems(
+    roi: tuple[int, int, int, int] | None, level0_shape: tuple[int, int]
+) -> list[_Finding]:
+    """Where ``wsi_roi`` lies off (error) or past the edge of (warning) the slide."""
+    if roi is None:
+        return []
+    height, width = level0_shape
+    x, y, w, h = roi
+    if x >= width or y >= height:
+        return [
+            (
+                "error",
+                "wsi_roi",
+                f"wsi_roi {x},{y},{w},{h} lies outside the slide ({width}×{height} level-0 px); "
+                "fix it or leave it empty",
+            )
+        ]
+    if x + w > width or y + h > height:
+        return [
+            (
+                "warning",
+                "wsi_roi",
+                f"wsi_roi {x},{y},{w},{h} extends past the slide ({width}×{height} level-0 px) "
+                "and is clipped to it",
+            )
+        ]
+    return []
+
+
+def _annotation_problems(
+    annotation: Annotation,
+    roi: tuple[int, int, int, int] | None,
+    cancer_classes: Sequence[str],
+) -> list[_Finding]:
+    """No cancer annotated, the reader's notes, and cancer that lies entirely outside ``roi``."""
     if not annotation.has_cancer:
         details = "; ".join(annotation.warnings) or "cancer classes: " + ", ".join(cancer_classes)
-        found.add(
-            "warning",
-            "annotation_path",
-            f"no cancer annotated (fine if the core is benign): {details}",
-        )
-        return
-    for note in annotation.warnings:
-        found.add("warning", "annotation_path", note)
-    if (
-        roi_box is not None
-        and annotation.cancer is not None
-        and not annotation.cancer.intersects(roi_box)
-    ):
-        found.add(
-            "warning",
-            "wsi_roi",
-            "the annotated cancer lies entirely outside wsi_roi, so the core is labelled benign; "
-            "check wsi_roi",
-        )
+        message = f"no cancer annotated (fine if the core is benign): {details}"
+        return [("warning", "annotation_path", message)]
+    found = [("warning", "annotation_path", note) for note in annotation.warnings]
+    if roi is not None and annotation.cancer is not None:
+        x, y, w, h = roi
+        if not annotation.cancer.intersects(shapely.box(x, y, x + w, y + h)):
+            found.append(
+                (
+                    "warning",
+                    "wsi_roi",
+                    "the annotated cancer lies entirely outside wsi_roi, so the core is labelled "
+                    "benign; check wsi_roi",
+                )
+            )
+    return found
 
 
 def _stamp(path: Path) -> tuple[int, int] | None:

@@ -13,7 +13,7 @@ import pytest
 import tifffile
 import torch
 
-from bus_seg import validate as validate_module
+from bus_seg.data import validation as validate_module
 from bus_seg.data.validation import validate_cohort
 from bus_seg.errors import InputError
 from bus_seg.io.annotations import read_annotation
