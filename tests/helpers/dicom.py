@@ -83,8 +83,9 @@ def write_dicom(
     return path
 
 
-def write_cine(path: Path, frames: np.ndarray) -> Path:
-    """Write N×H×W uint8 ``frames`` as a multi-frame MONOCHROME2 ultrasound DICOM file."""
+def write_cine(path: Path, frames: np.ndarray, spacing_mm: float | None = None) -> Path:
+    """Write N×H×W uint8 ``frames`` as a multi-frame MONOCHROME2 ultrasound DICOM file (with
+    PixelSpacing when ``spacing_mm`` is given; the parent folder is made)."""
     meta = FileMetaDataset()
     meta.MediaStorageSOPClassUID = US_MULTIFRAME_STORAGE
     meta.MediaStorageSOPInstanceUID = generate_uid()
@@ -97,6 +98,9 @@ def write_cine(path: Path, frames: np.ndarray) -> Path:
     ds.Rows, ds.Columns = frames.shape[1:]
     ds.BitsAllocated = ds.BitsStored = 8
     ds.HighBit, ds.PixelRepresentation = 7, 0
+    if spacing_mm is not None:
+        ds.PixelSpacing = [spacing_mm, spacing_mm]
     ds.PixelData = np.ascontiguousarray(frames, dtype=np.uint8).tobytes()
+    path.parent.mkdir(parents=True, exist_ok=True)
     ds.save_as(path, enforce_file_format=True)
     return path

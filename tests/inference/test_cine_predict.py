@@ -9,8 +9,6 @@ import pandas as pd
 import pytest
 import tifffile
 from omegaconf import DictConfig
-from pydicom.dataset import FileDataset, FileMetaDataset
-from pydicom.uid import ExplicitVRLittleEndian, generate_uid
 
 from bus_seg.cli.predict import predict
 from bus_seg.config import compose_config
@@ -18,27 +16,7 @@ from bus_seg.errors import ConfigError
 from bus_seg.inference import PredictInput, Predictor, collect_inputs, predict_to_folder
 from bus_seg.inference.writers import overlay_size
 from bus_seg.io.images import read_array, write_png
-
-US_MULTIFRAME_STORAGE = "1.2.840.10008.5.1.4.1.1.3.1"
-
-
-def write_cine_dicom(path: Path, frames: np.ndarray, spacing_mm: float) -> Path:
-    """N×H×W uint8 frames as a multi-frame MONOCHROME2 ultrasound DICOM with PixelSpacing."""
-    meta = FileMetaDataset()
-    meta.MediaStorageSOPClassUID = US_MULTIFRAME_STORAGE
-    meta.MediaStorageSOPInstanceUID = generate_uid()
-    meta.TransferSyntaxUID = ExplicitVRLittleEndian
-    ds = FileDataset(str(path), {}, file_meta=meta, preamble=b"\0" * 128)
-    ds.SOPClassUID, ds.SOPInstanceUID = US_MULTIFRAME_STORAGE, meta.MediaStorageSOPInstanceUID
-    ds.Modality, ds.SamplesPerPixel, ds.PhotometricInterpretation = "US", 1, "MONOCHROME2"
-    ds.NumberOfFrames, (ds.Rows, ds.Columns) = len(frames), frames.shape[1:]
-    ds.BitsAllocated = ds.BitsStored = 8
-    ds.HighBit, ds.PixelRepresentation = 7, 0
-    ds.PixelSpacing = [spacing_mm, spacing_mm]
-    ds.PixelData = np.ascontiguousarray(frames, dtype=np.uint8).tobytes()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    ds.save_as(path, enforce_file_format=True)
-    return path
+from tests.helpers.dicom import write_cine
 
 
 @pytest.fixture
@@ -55,7 +33,7 @@ def test_every_frame_of_a_cine_loop_is_predicted(
     tiny_checkpoint: Path, tmp_path: Path, loop: np.ndarray
 ) -> None:
     folder = tmp_path / "in"
-    write_cine_dicom(folder / "loop.dcm", loop, 0.2)
+    write_cine(folder / "loop.dcm", loop, 0.2)
     write_png(folder / "still.png", loop[0])
     predictor = Predictor.from_checkpoint(tiny_checkpoint, device="cpu")
     run = predict_to_folder(
@@ -90,7 +68,7 @@ def test_every_frame_of_a_cine_loop_is_predicted(
 def test_us_frame_picks_the_frame_predicted(
     tiny_checkpoint: Path, tmp_path: Path, loop: np.ndarray
 ) -> None:
-    path = write_cine_dicom(tmp_path / "loop.dcm", loop, 0.2)
+    path = write_cine(tmp_path / "loop.dcm", loop, 0.2)
     predictor = Predictor.from_checkpoint(tiny_checkpoint, device="cpu")
     run = predict_to_folder(
         predictor, [PredictInput("case", path, None, frame=2)], tmp_path / "out", progress=False
