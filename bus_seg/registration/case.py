@@ -8,10 +8,10 @@ from typing import Any
 import numpy as np
 
 from bus_seg.errors import InputError, ManifestError, RegistrationError
-from bus_seg.io.annotations import read_annotation
+from bus_seg.io.annotations import Annotation, read_annotation
 from bus_seg.io.images import read_label_map
 from bus_seg.io.manifest import CaseRecord
-from bus_seg.io.ultrasound import read_ultrasound
+from bus_seg.io.ultrasound import UltrasoundImage, read_ultrasound
 from bus_seg.io.wsi import open_wsi
 from bus_seg.labels import IGNORE_LABEL
 from bus_seg.registration.agreement import boundary_error_mm, cancer_dice
@@ -71,13 +71,59 @@ def projection_for(settings: RegistrationSettings) -> ProfileProjection | AreaPr
     return ProfileProjection(settings.profile_threshold)
 
 
+@dataclass(frozen=True, eq=False)
+class CaseInputs:
+    """What registering a case reads from its files, and the tract located in the image.
+
+    Attributes:
+        record: the manifest row.
+        us: the ultrasound frame with a settled spacing.
+        tract: the sampled segment (the manifest's points or the needle found).
+        needle: the automatic needle detection, if one was made.
+        tissue: the tissue mask and its WSI grid.
+        core: fragments, order and lengths.
+        mpp: the slide's µm per level-0 pixel.
+        mpp_source: where ``mpp`` comes from.
+        annotation: the pathologist's annotation.
+        reference: the row's reference label map, when it has one and it can be read.
+        reference_note: why a given reference label map is not used (for the report), or None.
+        warnings: the readers' notes for the report, in reading order.
+    """
+
+    record: CaseRecord
+    us: UltrasoundImage
+    tract: Tract
+    needle: NeedleDetection | None
+    tissue: TissueMap
+    core: CoreGeometry
+    mpp: float
+    mpp_source: str | None
+    annotation: Annotation
+    reference: np.ndarray | None
+    reference_note: str | None
+    warnings: list[str]
+
+
 def register_case(record: CaseRecord, settings: RegistrationSettings) -> CaseRegistration:
-    """Register one manifest row.
+    """Register one manifest row: :func:`read_case`, then :func:`label_case`.
 
     Raises:
         InputError: a file is missing, corrupt or lacks its spacing/MPP.
         ManifestError: a cell of the row cannot be used (names the row and column).
         RegistrationError: the case cannot be registered (no tissue, needle not found, ...).
+    """
+    return label_case(read_case(record, settings), settings)
+
+
+def read_case(record: CaseRecord, settings: RegistrationSettings) -> CaseInputs:
+    """Read a row's ultrasound image, locate its tract, and read its slide's tissue and
+    fragments, its annotation and its reference label map (in that order, so the first
+    problem of the row is the one raised).
+
+    Raises:
+        InputError: a file is missing, corrupt or lacks its spacing/MPP.
+        ManifestError: a cell of the row cannot be used (names the row and column).
+        RegistrationError: no tissue on the slide, or the needle is not found.
     """
     warnings: list[str] = []
     us = read_ultrasound(
@@ -112,7 +158,39 @@ def register_case(record: CaseRecord, settings: RegistrationSettings) -> CaseReg
         object_types=settings.annotation_object_types,
     )
     warnings += annotation.warnings
-    cancer = cancer_on_grid(annotation, tissue)
+    reference, reference_note = _reference(record, us.shape)
+    return CaseInputs(
+        record,
+        us,
+        tract,
+        needle,
+        tissue,
+        core,
+        mpp,
+        mpp_source,
+        annotation,
+        reference,
+        reference_note,
+        warnings,
+    )
+
+
+def label_case(inputs: CaseInputs, settings: RegistrationSettings) -> CaseRegistration:
+    """Project the annotated cancer of the core onto the strip: the label map and the report's
+    values, computed from what :func:`read_case` read.
+
+    Raises:
+        RegistrationError: the strip is too small to score.
+    """
+    record, us, tract, tissue, core = (
+        inputs.record,
+        inputs.us,
+        inputs.tract,
+        inputs.tissue,
+        inputs.core,
+    )
+    warnings = list(inputs.warnings)
+    cancer = cancer_on_grid(inputs.annotation, tissue)
     on_tissue = _core_mask(core, tissue.mask.shape)
     if cancer.any() and not (cancer & on_tissue).any():
         warnings.append(
@@ -130,6 +208,7 @@ def register_case(record: CaseRecord, settings: RegistrationSettings) -> CaseReg
     )
     if problem is not None:
         raise RegistrationError(f"{record.us_path}: {problem}")
+    needle = inputs.needle
     fields: dict[str, Any] = {
         "tissue_length_um": core.total_length_um,
         "n_fragments": len(core.fragments),
@@ -141,8 +220,8 @@ def register_case(record: CaseRecord, settings: RegistrationSettings) -> CaseReg
         "strip_pixels": int(strip.sum()),
         "placement": settings.placement,
         "projection": settings.projection,
-        "wsi_mpp": mpp,
-        "mpp_source": mpp_source,
+        "wsi_mpp": inputs.mpp,
+        "mpp_source": inputs.mpp_source,
         "us_spacing_mm": us.spacing_mm,
         "spacing_source": us.spacing_source,
         "tissue_level": tissue.level,
@@ -156,7 +235,14 @@ def register_case(record: CaseRecord, settings: RegistrationSettings) -> CaseReg
         "tract_y1": tract.y1,
     }
     if record.label_path is not None:
-        fields.update(_agreement(record, labels, tract, warnings))
+        if inputs.reference is None:
+            warnings.append(inputs.reference_note)
+            fields.update({"dice_vs_reference": None, "boundary_error_mm_vs_reference": None})
+        else:
+            fields["dice_vs_reference"] = cancer_dice(labels, inputs.reference)
+            fields["boundary_error_mm_vs_reference"] = boundary_error_mm(
+                labels, inputs.reference, tract
+            )
     return CaseRegistration(
         record, labels, us.pixels, tract, tissue, core, cancer, mapping, needle, fields, warnings
     )
@@ -215,26 +301,21 @@ def _core_mask(core: CoreGeometry, shape: tuple[int, int]) -> np.ndarray:
     return mask
 
 
-def _agreement(
-    record: CaseRecord, labels: np.ndarray, tract: Tract, warnings: list[str]
-) -> dict[str, float | None]:
-    """Dice and boundary error against the row's reference label map."""
+def _reference(record: CaseRecord, shape: tuple[int, int]) -> tuple[np.ndarray | None, str | None]:
+    """The row's reference label map (for the agreement figures), or why it is not used."""
+    if record.label_path is None:
+        return None, None
     try:
         reference = read_label_map(record.label_path)
     except InputError as err:
-        warnings.append(f"reference label map unreadable, no agreement computed: {err}")
-        return {"dice_vs_reference": None, "boundary_error_mm_vs_reference": None}
-    if reference.shape != labels.shape:
-        warnings.append(
+        return None, f"reference label map unreadable, no agreement computed: {err}"
+    if reference.shape != shape:
+        return None, (
             f"reference label map {record.label_path.name} is {reference.shape[1]}×"
-            f"{reference.shape[0]} px, not the ultrasound's {labels.shape[1]}×{labels.shape[0]}; "
+            f"{reference.shape[0]} px, not the ultrasound's {shape[1]}×{shape[0]}; "
             "no agreement computed"
         )
-        return {"dice_vs_reference": None, "boundary_error_mm_vs_reference": None}
-    return {
-        "dice_vs_reference": cancer_dice(labels, reference),
-        "boundary_error_mm_vs_reference": boundary_error_mm(labels, reference, tract),
-    }
+    return reference, None
 
 
 def _cell_error(record: CaseRecord, column: str, message: str) -> ManifestError:
