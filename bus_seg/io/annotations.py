@@ -29,10 +29,9 @@ from bus_seg.io.annotation_xml import read_xml_regions
 from bus_seg.io.files import require_file
 from bus_seg.io.images import read_array
 from bus_seg.io.pixel_budget import check_pixel_budget
+from bus_seg.io.reader_options import DEFAULT_OBJECT_TYPES
 from bus_seg.labels import DEFAULT_CANCER_CLASSES
 
-DEFAULT_OBJECT_TYPES: tuple[str, ...] = ("annotation",)
-"""QuPath object types read from a GeoJSON; add ``detection``, ``cell`` or ``tile`` for more."""
 GEOJSON_SUFFIXES = {".geojson", ".json"}
 XML_SUFFIXES = {".xml"}
 _LABEL_IMAGE_SIGNATURES = (b"\x89PNG", b"II*\x00", b"MM\x00*", b"II+\x00", b"MM\x00+")

@@ -27,11 +27,15 @@ import tifffile
 
 from bus_seg.errors import ConfigError, InputError
 from bus_seg.io.pixel_budget import check_pixel_budget
+from bus_seg.io.reader_options import (
+    AUTO,
+    OPENSLIDE,
+    SLIDE_BACKENDS,
+    TIFFFILE,
+    TIFFSLIDE,
+)
 from bus_seg.io.wsi_metadata import FileMpp
 
-TIFFFILE, OPENSLIDE, TIFFSLIDE, AUTO = "tifffile", "openslide", "tiffslide", "auto"
-SLIDE_BACKENDS: tuple[str, ...] = (TIFFFILE, OPENSLIDE, TIFFSLIDE, AUTO)
-DEFAULT_BACKEND = TIFFFILE
 OPENSLIDE_SUFFIXES = frozenset({".ndpi", ".mrxs", ".scn", ".bif", ".vms", ".vmu", ".svslide"})
 """Formats only OpenSlide reads (``auto`` sends them to ``openslide``)."""
 UNREADABLE_FORMATS = {".isyntax": "Philips iSyntax", ".kfb": "KFBIO KFB"}

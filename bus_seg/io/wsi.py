@@ -18,13 +18,8 @@ from bus_seg.errors import InputError
 from bus_seg.io.files import require_file
 from bus_seg.io.images import read_array
 from bus_seg.io.pixel_budget import check_pixel_budget
-from bus_seg.io.slide_backends import (
-    DEFAULT_BACKEND,
-    TIFFFILE,
-    BackendLevel,
-    open_with_backend,
-    resolve_backend,
-)
+from bus_seg.io.reader_options import DEFAULT_BACKEND, TIFFFILE
+from bus_seg.io.slide_backends import BackendLevel, open_with_backend, resolve_backend
 from bus_seg.io.wsi_metadata import FileMpp, check_mpp, mpp_in_range, read_file_mpp
 
 PIL_SUFFIXES = {".png", ".jpg", ".jpeg"}

@@ -8,8 +8,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from bus_seg.errors import ConfigError
-from bus_seg.io.annotations import DEFAULT_OBJECT_TYPES
-from bus_seg.io.slide_backends import DEFAULT_BACKEND, SLIDE_BACKENDS
+from bus_seg.io.reader_options import DEFAULT_BACKEND, DEFAULT_OBJECT_TYPES, SLIDE_BACKENDS
 from bus_seg.labels import DEFAULT_CANCER_CLASSES
 from bus_seg.settings import (
     build,
