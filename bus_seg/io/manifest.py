@@ -603,6 +603,15 @@ def _resolve_path(root: Path, value: str, allow_outside: bool) -> tuple[Path, st
     Backslashes are taken as folder separators (manifests written on Windows). Unless outside
     paths are allowed, the real path (symbolic links resolved) must stay in ``root`` too.
     """
+    resolved, problem = _cell_path(root, value, allow_outside)
+    if problem is None and not allow_outside:
+        problem = _link_problem(root, value, resolved)
+    return resolved, problem
+
+
+def _cell_path(root: Path, value: str, allow_outside: bool) -> tuple[Path, str | None]:
+    """The cell's path, made absolute against ``root`` from its text alone (no file is
+    touched), and why it may not be used: absolute, or leaving ``root``."""
     text = value.replace("\\", "/")
     if Path(text).is_absolute() or PureWindowsPath(value).is_absolute():
         resolved = Path(os.path.normpath(text))
@@ -613,17 +622,21 @@ def _resolve_path(root: Path, value: str, allow_outside: bool) -> tuple[Path, st
             f"{root}, or {_OUTSIDE_FIX}"
         )
     resolved = Path(os.path.normpath(root / text))
-    if allow_outside:
-        return resolved, None
-    if not resolved.is_relative_to(root):
+    if not allow_outside and not resolved.is_relative_to(root):
         return resolved, f"path {value!r} leaves the manifest's folder {root}; {_OUTSIDE_FIX}"
+    return resolved, None
+
+
+def _link_problem(root: Path, value: str, resolved: Path) -> str | None:
+    """Why a path inside ``root`` may not be used: a symbolic link on it leads outside ``root``
+    (asks the file system)."""
     real = resolved.resolve()
     if not real.is_relative_to(root.resolve()):
-        return resolved, (
+        return (
             f"path {value!r} is (or lies under) a symbolic link that leads outside the manifest's "
             f"folder, to {real}; copy the file into the folder, or {_OUTSIDE_FIX}"
         )
-    return resolved, None
+    return None
 
 
 def _check_duplicates(
