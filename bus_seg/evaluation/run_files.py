@@ -168,7 +168,13 @@ def read_per_image(path: str | Path) -> pd.DataFrame:
     """
     path = Path(path)
     try:
-        table = pd.read_csv(path, dtype={"image_id": str, "patient_id": str})
+        # ids such as "NA" or "null" are ids, not missing values: only empty cells are NaN.
+        table = pd.read_csv(
+            path,
+            dtype={"image_id": str, "patient_id": str},
+            keep_default_na=False,
+            na_values=[""],
+        )
     except (OSError, ValueError) as err:
         raise InputError(f"cannot read per-image CSV ({err})", path) from err
     if "image_id" not in table.columns:

@@ -42,7 +42,7 @@ def prepare_cohort(out_json: Path, overrides: list[str]) -> dict:
         "manifest": str(manifest),
         "simulate": simulate,
         "simulation_seed": simulate.get("seed"),
-        "split_seed": int(cfg.data.seed),
+        "split_seed": int(cfg.data.split_seed),
         "cases": int(len(report)),
         "registered_ok": int((report["status"] == "ok").sum()),
         "registration_failed": int((report["status"] != "ok").sum()),
