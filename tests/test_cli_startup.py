@@ -15,7 +15,7 @@ from bus_seg.errors import ConfigError
 
 CONSOLE_SCRIPTS = {
     "train": "train",
-    "evaluate": "eval",
+    "eval": "eval",
     "export": "export",
     "predict": "predict",
     "register": "register",
@@ -87,7 +87,7 @@ def test_cfg_job_prints_the_config(tmp_path: Path) -> None:
 
 
 def test_missing_mandatory_value_is_one_line(tmp_path: Path) -> None:
-    result = cli("evaluate", cwd=tmp_path)
+    result = cli("eval", cwd=tmp_path)
     assert result.returncode == 2
     assert result.stderr.strip().splitlines() == [
         "bus_seg error: ckpt_path is not set and has no default; give it on the command line: "

@@ -15,8 +15,6 @@ from hydra import compose, initialize_config_module
 from PIL import Image
 
 from bus_seg.cli.validate import run
-from bus_seg.io.manifest import write_manifest
-from bus_seg.paths import shared_data_root
 from bus_seg.data.validation import (
     Problem,
     check_cohort,
@@ -24,6 +22,8 @@ from bus_seg.data.validation import (
     validate_cohort,
     validate_mask_folder,
 )
+from bus_seg.io.manifest import write_manifest
+from bus_seg.paths import shared_data_root
 
 US_SHAPE = (100, 200)  # (height, width)
 SLIDE_SHAPE = (60, 300)

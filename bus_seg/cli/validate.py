@@ -31,8 +31,8 @@ def run(cfg: DictConfig) -> int:
     if cfg.manifest is None and cfg.mask_folder is None:
         print(USAGE, file=sys.stderr)
         return 2
-    from bus_seg.registration.settings import RegistrationSettings
     from bus_seg.data.validation import check_cohort, check_mask_folder
+    from bus_seg.registration.settings import RegistrationSettings
 
     reports: list[tuple[ValidationReport, str]] = []
     if cfg.manifest is not None:

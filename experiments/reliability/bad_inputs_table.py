@@ -72,8 +72,8 @@ class BadInputRecorder:
     def install(self) -> None:
         """Wrap ``pytest.raises``, the validation checks and ``register_cohort`` (before the test
         modules import them)."""
-        import bus_seg.registration.pipeline as pipeline
         import bus_seg.data.validation as validate
+        import bus_seg.registration.pipeline as pipeline
 
         pytest.raises = self._wrap_raises(pytest.raises)
         for name in ("check_cohort", "check_mask_folder"):

@@ -20,6 +20,7 @@ import numpy as np
 import pytest
 from hypothesis import given
 
+from bus_seg.data.validation import check_cohort
 from bus_seg.errors import BusSegError, ManifestError
 from bus_seg.io.images import write_png
 from bus_seg.io.manifest import (
@@ -29,7 +30,6 @@ from bus_seg.io.manifest import (
     TRACT_COLUMNS,
     read_manifest,
 )
-from bus_seg.data.validation import check_cohort
 
 PATH_CELLS = [
     "",
