@@ -294,29 +294,18 @@ def write_case(case: SimulatedCase, out_dir: Path) -> None:
     if case.outcome.skip_reason is not None:
         return
     slide = case.slide
+    options = {
+        "downsample": slide.downsample,
+        "compression": slide.compression,
+        "tile_size": slide.tile_size,
+        "file_uuid": slide.file_uuid,
+    }
+    path = out_dir / slide.name
     if slide.scan_mpp is None:
-        write_wsi(
-            out_dir / slide.name,
-            slide.rgb,
-            slide.mpp,
-            slide.fmt,
-            downsample=slide.downsample,
-            compression=slide.compression,
-            tile_size=slide.tile_size,
-            file_uuid=slide.file_uuid,
-        )
+        write_wsi(path, slide.rgb, slide.mpp, slide.fmt, **options)
     else:
         write_scanned_slide(
-            out_dir / slide.name,
-            slide.rgb,
-            slide.mpp,
-            slide.scan_mpp,
-            slide.fmt,
-            downsample=slide.downsample,
-            compression=slide.compression,
-            tile_size=slide.tile_size,
-            seed=slide.scan_seed,
-            file_uuid=slide.file_uuid,
+            path, slide.rgb, slide.mpp, slide.scan_mpp, slide.fmt, seed=slide.scan_seed, **options
         )
     annotation = case.annotation
     if annotation.features is None:
