@@ -130,7 +130,9 @@ def test_logger_options(
     monkeypatch.setenv("WANDB_MODE", "offline")
     monkeypatch.setenv("WANDB_DIR", str(tmp_path))
     cfg = compose_config(f"logger={logger}", "data=synthetic")
-    assert build_loggers(cfg.logger)
+    built = build_loggers(cfg.logger)
+    declared = [c._target_ for c in cfg.logger.values() if c is not None and "_target_" in c]
+    assert declared and [type(b) for b in built] == [get_class(t) for t in declared]
 
 
 @pytest.mark.parametrize("data", options("data"))
