@@ -8,10 +8,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from bus_seg.labels import IGNORE_LABEL
+from bus_seg.labels import CANCER_LABEL, IGNORE_LABEL
 from bus_seg.registration.tract import Tract
-
-CANCER = 1
 
 
 def cancer_dice(predicted: np.ndarray, reference: np.ndarray) -> float:
@@ -20,7 +18,7 @@ def cancer_dice(predicted: np.ndarray, reference: np.ndarray) -> float:
     ``2 |P ∩ R| / (|P| + |R|)`` with P, R the pixels labelled 1; 0 and 255 are both "not
     cancer". Two maps without any cancer score 1.0.
     """
-    pred, ref = np.asarray(predicted) == CANCER, np.asarray(reference) == CANCER
+    pred, ref = np.asarray(predicted) == CANCER_LABEL, np.asarray(reference) == CANCER_LABEL
     total = int(pred.sum()) + int(ref.sum())
     if total == 0:
         return 1.0
@@ -44,7 +42,7 @@ def cancer_along_tract(labels: np.ndarray, tract: Tract) -> np.ndarray:
     size = int(round(tract.length_px)) + 1
     labelled = values != IGNORE_LABEL
     counts = np.bincount(positions[labelled], minlength=size)
-    cancer = np.bincount(positions[labelled & (values == CANCER)], minlength=size)
+    cancer = np.bincount(positions[labelled & (values == CANCER_LABEL)], minlength=size)
     return 2 * cancer > counts
 
 
