@@ -10,7 +10,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from hydra import compose, initialize_config_module
+from hydra import compose
 from hydra._internal.callbacks import Callbacks
 from hydra.core.global_hydra import GlobalHydra
 from hydra.core.plugins import Plugins
@@ -18,6 +18,7 @@ from hydra.types import HydraContext
 from omegaconf import DictConfig, OmegaConf
 
 from bus_seg.cli.multirun_summary import SUMMARY_FILE
+from tests.helpers.configs import packaged_configs
 
 # bus_seg's launcher configs are merged onto the plugins' configs of the same name on purpose
 pytestmark = pytest.mark.filterwarnings(r"ignore:\s*'hydra/launcher/:UserWarning")
@@ -36,10 +37,8 @@ TINY_RUN = [
 
 @pytest.fixture
 def hydra_config_loader() -> Iterator[None]:
-    GlobalHydra.instance().clear()
-    with initialize_config_module(config_module="bus_seg.conf", version_base="1.3"):
+    with packaged_configs():
         yield
-    GlobalHydra.instance().clear()
 
 
 def _compose(*overrides: str) -> DictConfig:

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-from hydra import compose, initialize_config_module
+from hydra import compose
 from hydra._internal.callbacks import Callbacks
 from hydra.core.global_hydra import GlobalHydra
 from hydra.core.plugins import Plugins
@@ -20,7 +20,7 @@ from hydra.types import HydraContext
 from omegaconf import OmegaConf
 
 from bus_seg.cli.multirun_summary import SUMMARY_FILE
-from bus_seg.config import prepare_hydra
+from tests.helpers.configs import packaged_configs
 
 # the search space of optuna_dice with a CPU-sized model (a command-line key wins over its space)
 SWEEP = [
@@ -57,32 +57,27 @@ def suggested_params(
 ) -> list[dict[str, str]]:
     """The parameters the sweeper suggests (its overrides less the fixed ones), in-process with
     a recording launcher."""
-    prepare_hydra()
-    GlobalHydra.instance().clear()
-    try:
-        with initialize_config_module(config_module="bus_seg.conf", version_base="1.3"):
-            overrides = [
-                *SWEEP,
-                f"seed={seed}",
-                f"hydra.sweeper.n_trials={n_trials}",
-                f"hydra.sweep.dir={sweep_dir}",
-            ]
-            cfg = compose("train", overrides=overrides, return_hydra_config=True)
-            context = HydraContext(
-                config_loader=GlobalHydra.instance().config_loader(), callbacks=Callbacks()
-            )
-            sweeper = Plugins.instance().instantiate_sweeper(
-                config=cfg, hydra_context=context, task_function=lambda cfg: None
-            )
-            sweeper.launcher = RecordingLauncher()
-            arguments = [*SWEEP, f"seed={seed}", *extra]
-            sweeper.sweep(arguments=arguments)
-            return [
-                dict(o.split("=", 1) for o in job if o not in arguments)
-                for job in sweeper.launcher.jobs
-            ]
-    finally:
-        GlobalHydra.instance().clear()
+    with packaged_configs():
+        overrides = [
+            *SWEEP,
+            f"seed={seed}",
+            f"hydra.sweeper.n_trials={n_trials}",
+            f"hydra.sweep.dir={sweep_dir}",
+        ]
+        cfg = compose("train", overrides=overrides, return_hydra_config=True)
+        context = HydraContext(
+            config_loader=GlobalHydra.instance().config_loader(), callbacks=Callbacks()
+        )
+        sweeper = Plugins.instance().instantiate_sweeper(
+            config=cfg, hydra_context=context, task_function=lambda cfg: None
+        )
+        sweeper.launcher = RecordingLauncher()
+        arguments = [*SWEEP, f"seed={seed}", *extra]
+        sweeper.sweep(arguments=arguments)
+        return [
+            dict(o.split("=", 1) for o in job if o not in arguments)
+            for job in sweeper.launcher.jobs
+        ]
 
 
 def test_the_seed_fixes_the_suggested_trials(tmp_path: Path) -> None:

@@ -20,8 +20,7 @@ from pathlib import Path
 import numpy as np
 import pydicom
 import pytest
-from hydra import compose, initialize_config_module
-from hydra.core.global_hydra import GlobalHydra
+from hydra import compose
 from omegaconf import DictConfig, open_dict
 from pydicom.dataset import FileDataset, FileMetaDataset
 from pydicom.uid import ExplicitVRLittleEndian, generate_uid
@@ -32,6 +31,7 @@ from bus_seg.io.images import read_gray
 from bus_seg.io.manifest import read_manifest, write_manifest
 from bus_seg.registration import RegistrationSettings, register_cohort
 from bus_seg.train import train
+from tests.helpers.configs import packaged_configs
 from tests.helpers.registration_factory import CaseSpec, FragmentSpec, write_cohort
 
 pytest.importorskip("wandb")
@@ -126,11 +126,8 @@ def identified_cohort(root: Path, n_cases: int = 5) -> Path:
 
 
 def compose_entry(config_name: str, *overrides: str) -> DictConfig:
-    GlobalHydra.instance().clear()
-    with initialize_config_module(config_module="bus_seg.conf", version_base="1.3"):
-        cfg = compose(config_name=config_name, overrides=list(overrides), return_hydra_config=True)
-    GlobalHydra.instance().clear()
-    return cfg
+    with packaged_configs():
+        return compose(config_name=config_name, overrides=list(overrides), return_hydra_config=True)
 
 
 def files_under(*folders: Path) -> Iterator[Path]:
