@@ -313,10 +313,15 @@ def glass_colour(rgb: np.ndarray, inside: np.ndarray | None = None) -> np.ndarra
     The mode is sought among the brighter half of the pixels (``inside`` only), so the glass
     is found whether it covers most of the image or not.
     """
-    pixels = rgb[inside] if inside is not None else rgb.reshape(-1, 3)
+    flat = rgb.reshape(-1, 3)
+    count = len(flat) if inside is None else int(np.count_nonzero(inside))
+    if count == 0:
+        return np.full(3, 255.0, dtype=np.float32)
+    # about SAMPLE_SIZE pixels: strided first, so that the whole image is never copied
+    step = max(1, count // SAMPLE_SIZE)
+    pixels = flat[::step] if inside is None else flat[::step][inside.ravel()[::step]]
     if len(pixels) == 0:
         return np.full(3, 255.0, dtype=np.float32)
-    pixels = pixels[:: max(1, len(pixels) // SAMPLE_SIZE)]
     brightness = (pixels.astype(np.uint16).sum(axis=1) // 3).astype(np.uint8)
     bright = brightness >= _histogram_median(brightness)
     mode = int(np.argmax(np.bincount(brightness[bright], minlength=256)))
