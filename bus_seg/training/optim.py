@@ -17,8 +17,7 @@ Schedule (``conf/scheduler/*.yaml``): ``_partial_: true`` with a ``_target_`` ta
     )
 
 and it is stepped every optimizer step (Lightning ``"interval": "step"``). ``scheduler=none``
-selects :func:`constant_lr`, a schedule that keeps the learning rate, so the module always has
-one scheduler to return.
+selects no schedule: the learning rate stays the optimizer's.
 
 Warmup, when asked for (``warmup_steps`` or ``warmup_fraction`` of ``total_steps``), ramps the
 factor linearly from ``warmup_start_factor`` to 1; the decay then runs over the remaining steps.
@@ -33,7 +32,7 @@ from typing import Any
 import torch
 from torch import nn
 from torch.optim import Optimizer
-from torch.optim.lr_scheduler import ConstantLR, LambdaLR, LRScheduler
+from torch.optim.lr_scheduler import LambdaLR
 
 from bus_seg.errors import ConfigError
 from bus_seg.models.wrapper import head_parameter_names
@@ -280,13 +279,3 @@ def cosine_with_warmup(
         min_factor=min_lr_ratio,
     )
     return LambdaLR(optimizer, lr_lambda=factor)
-
-
-def constant_lr(optimizer: Optimizer, total_steps: int | None = None) -> LRScheduler:
-    """The ``scheduler=none`` choice: a schedule that keeps every learning rate unchanged.
-
-    Args:
-        optimizer: The optimizer.
-        total_steps: Accepted for the common ``(optimizer, total_steps)`` call, unused.
-    """
-    return ConstantLR(optimizer, factor=1.0, total_iters=0)

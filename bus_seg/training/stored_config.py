@@ -34,8 +34,7 @@ ALLOWED_TARGETS: dict[str, frozenset[str]] = {
     ),
     "optimizer": frozenset({"bus_seg.training.optim.build_optimizer"}),
     "scheduler": frozenset(
-        f"bus_seg.training.optim.{name}"
-        for name in ("PolyWithWarmup", "cosine_with_warmup", "constant_lr")
+        f"bus_seg.training.optim.{name}" for name in ("PolyWithWarmup", "cosine_with_warmup")
     ),
     "data": frozenset(
         f"bus_seg.data.{name}"
