@@ -45,8 +45,10 @@ def check_number(
     Args:
         option: the option's name as the user writes it, e.g. ``registration.tissue_mpp``.
         value: the value to check.
-        low, high: bounds (None: unbounded on that side).
-        low_open, high_open: exclude the bound itself.
+        low: lower bound (None: unbounded below).
+        high: upper bound (None: unbounded above).
+        low_open: exclude ``low`` itself.
+        high_open: exclude ``high`` itself.
         integer: the value must be a whole number (returned as int).
 
     Raises:
