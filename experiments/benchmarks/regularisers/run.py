@@ -1,8 +1,8 @@
 """CPU cost of the strip-label regularisers: a training step with each against one without.
 
 One model, one batch, one optimizer; the arms differ only in the loss: partial cross-entropy
-(``ce``, the reference) and ``ce`` plus each regulariser of ``conf/regulariser`` alone and all
-together. The arms run interleaved (blocks of steps, the order rotating each repeat) after a
+(``ce``, the reference) and ``ce`` plus each strip regulariser of ``conf/regulariser`` alone,
+their combinations, and the default combination with the box prior (``busi_strip_roi``'s loss). The arms run interleaved (blocks of steps, the order rotating each repeat) after a
 warm-up block of each, and each step's CPU time (``time.process_time``, one PyTorch thread) is
 recorded, which counts the work of an arm whatever else runs on the machine. A step is forward,
 loss, backward and optimizer step.
@@ -46,12 +46,15 @@ ARMS = {
     "ce + entropy": "ce_entropy",
     "ce + compactness + crf": "ce_compact_crf",
     "ce + compactness + crf + entropy": "ce_compact_crf_entropy",
+    "ce + compactness + crf + entropy + box": "ce_compact_crf_entropy_box",
 }
 TARGET_RATIO = 2.0
 
 
 def strip_batch(batch_size: int, size: int, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """Random images and strip labels: a diagonal band, half cancer, the rest 255."""
+    """Random images and strip labels: a diagonal band, half cancer, the rest 255; unlabelled
+    pixels outside the central box (half the side) are weak negatives (254), as with
+    ``data.weak_labels=lesion_roi``, so that every arm also pays the weak-negative term."""
     generator = torch.Generator().manual_seed(seed)
     images = torch.randn(batch_size, 1, size, size, generator=generator)
     ys, xs = torch.meshgrid(torch.arange(size), torch.arange(size), indexing="ij")
@@ -59,6 +62,8 @@ def strip_batch(batch_size: int, size: int, seed: int) -> tuple[torch.Tensor, to
     target = torch.full((batch_size, size, size), 255, dtype=torch.long)
     target[:, band] = 0
     target[:, band & (xs > size // 3) & (xs < 2 * size // 3)] = 1
+    inside = (ys >= size // 4) & (ys < 3 * size // 4) & (xs >= size // 4) & (xs < 3 * size // 4)
+    target[:, ~inside & ~band] = 254
     return images, target
 
 
