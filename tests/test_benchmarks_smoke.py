@@ -121,5 +121,6 @@ def test_regulariser_cost_records_every_loss(tmp_path: Path) -> None:
         "ce + entropy",
         "ce + compactness + crf",
         "ce + compactness + crf + entropy",
+        "ce + compactness + crf + entropy + box",
     }
     assert figures["ratio_to_ce"]["ce"] == 1.0 and isinstance(figures["target_met"], bool)
