@@ -25,7 +25,7 @@ class SegmentationDataset(Dataset):
 
     With ``weak_labels`` (``lesion_roi`` or ``lesion_mask``; training data only), unlabelled
     pixels outside the sample's lesion box or outline become 254 (weak non-cancer, see
-    :data:`~bus_seg.data.samples.WEAK_NEGATIVE_LABEL`) in ``label``, the padding included;
+    :data:`~bus_seg.labels.WEAK_NEGATIVE_LABEL`) in ``label``, the padding included;
     the registered labels themselves are never changed.
     """
 
