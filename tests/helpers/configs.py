@@ -11,6 +11,15 @@ from omegaconf import DictConfig
 
 from bus_seg.config import CONFIG_MODULE, prepare_hydra
 
+SYNTHETIC_64 = [
+    "data=synthetic",
+    "data.num_images=12",
+    "data.image_size=64",
+    "data.size=64",
+    "data.batch_size=4",
+]
+"""Overrides of a small, fast training run on the built-in synthetic data (64² images)."""
+
 
 @contextmanager
 def packaged_configs() -> Iterator[None]:

@@ -12,14 +12,7 @@ from bus_seg.errors import ConfigError, InputError
 from bus_seg.io.checkpoint import CONFIG_KEY
 from bus_seg.train import train
 from bus_seg.training.run_folder import check_resume_checkpoint, config_differences
-
-FAST = [
-    "data=synthetic",
-    "data.num_images=12",
-    "data.image_size=64",
-    "data.size=64",
-    "data.batch_size=4",
-]
+from tests.helpers.configs import SYNTHETIC_64
 
 
 def test_config_differences_ignore_what_may_change_on_resume() -> None:
@@ -41,11 +34,11 @@ def test_resuming_from_a_foreign_checkpoint_is_refused(tmp_path: Path) -> None:
 
 
 def test_a_reused_run_folder_with_another_config_is_refused(compose_config) -> None:
-    first = compose_config(*FAST, "trainer.max_epochs=1", "test=false")
+    first = compose_config(*SYNTHETIC_64, "trainer.max_epochs=1", "test=false")
     train(first)
     out = Path(first.paths.output_dir)
     config_before = (out / "config.yaml").read_text()
-    other = compose_config(*FAST, "trainer.max_epochs=1", "test=false", "optimizer.lr=0.5")
+    other = compose_config(*SYNTHETIC_64, "trainer.max_epochs=1", "test=false", "optimizer.lr=0.5")
     with pytest.raises(
         ConfigError, match=r"another config \(optimizer.lr: .* -> 0.5\).*new run folder"
     ):
@@ -53,18 +46,18 @@ def test_a_reused_run_folder_with_another_config_is_refused(compose_config) -> N
     assert (out / "config.yaml").read_text() == config_before, "the old run's config is kept"
     # explicit ckpt_path: the checkpoint's own config is checked
     explicit = compose_config(
-        *FAST, "trainer.max_epochs=2", "test=false", "optimizer.lr=0.5", "ckpt_path=last"
+        *SYNTHETIC_64, "trainer.max_epochs=2", "test=false", "optimizer.lr=0.5", "ckpt_path=last"
     )
     with pytest.raises(ConfigError, match="trained with another config .*optimizer.lr"):
         train(explicit)
     # the same config continues (a requeued job); max_epochs may change
-    same = compose_config(*FAST, "trainer.max_epochs=2", "test=false")
+    same = compose_config(*SYNTHETIC_64, "trainer.max_epochs=2", "test=false")
     _, objects = train(same)
     assert objects["trainer"].current_epoch == 2
 
 
 def test_a_foreign_last_ckpt_gets_a_clear_message(compose_config) -> None:
-    cfg = compose_config(*FAST, "trainer.max_epochs=1", "test=false")
+    cfg = compose_config(*SYNTHETIC_64, "trainer.max_epochs=1", "test=false")
     last = Path(cfg.paths.output_dir) / "checkpoints" / "last.ckpt"
     last.parent.mkdir(parents=True)
     torch.save({"weight": torch.zeros(2)}, last)

@@ -10,18 +10,11 @@ from omegaconf import open_dict
 
 from bus_seg.errors import ConfigError
 from bus_seg.train import train
-
-FAST = [
-    "data=synthetic",
-    "data.num_images=12",
-    "data.image_size=64",
-    "data.size=64",
-    "data.batch_size=4",
-]
+from tests.helpers.configs import SYNTHETIC_64
 
 
 def test_fast_dev_run_trains_and_tests(compose_config) -> None:
-    cfg = compose_config(*FAST, "trainer.fast_dev_run=true")
+    cfg = compose_config(*SYNTHETIC_64, "trainer.fast_dev_run=true")
     metrics, objects = train(cfg)
     assert {"test/dice", "test/pixel_acc", "test/recall", "val/dice_best"} <= set(metrics)
     out = Path(cfg.paths.output_dir)
@@ -31,11 +24,11 @@ def test_fast_dev_run_trains_and_tests(compose_config) -> None:
 
 
 def test_short_run_writes_checkpoints_and_resumes_next_epoch(compose_config) -> None:
-    cfg = compose_config(*FAST, "trainer.max_epochs=1", "test=false")
+    cfg = compose_config(*SYNTHETIC_64, "trainer.max_epochs=1", "test=false")
     train(cfg)
     last = Path(cfg.paths.output_dir) / "checkpoints" / "last.ckpt"
     assert last.is_file()
-    resumed = compose_config(*FAST, "trainer.max_epochs=2", "test=false", "ckpt_path=last")
+    resumed = compose_config(*SYNTHETIC_64, "trainer.max_epochs=2", "test=false", "ckpt_path=last")
     with open_dict(resumed):
         resumed.paths.output_dir = cfg.paths.output_dir
     _, objects = train(resumed)
@@ -47,7 +40,7 @@ def test_short_run_writes_checkpoints_and_resumes_next_epoch(compose_config) -> 
 
 
 def test_ckpt_path_last_without_checkpoint_is_clear(compose_config) -> None:
-    cfg = compose_config(*FAST, "trainer.fast_dev_run=true", "ckpt_path=last")
+    cfg = compose_config(*SYNTHETIC_64, "trainer.fast_dev_run=true", "ckpt_path=last")
     with pytest.raises(ConfigError, match="ckpt_path=last"):
         train(cfg)
 
