@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
 
 import numpy as np
@@ -45,10 +46,11 @@ def write_dicom(
     regions: list[Dataset] | None = None,
     pixel_spacing: tuple[float, float] | None = None,
     frames: int = 1,
-    identifying: bool = True,
+    tags: Mapping[str, str] = SECRETS,
     with_pixels: bool = True,
 ) -> Path:
-    """A DICOM Part 10 US file (Explicit VR Little Endian) holding ``pixels`` (frames first)."""
+    """A DICOM Part 10 US file (Explicit VR Little Endian) holding ``pixels`` (frames first) and
+    the identifying ``tags`` (keyword: value; :data:`SECRETS` by default)."""
     meta = FileMetaDataset()
     meta.MediaStorageSOPClassUID = US_IMAGE_STORAGE
     meta.MediaStorageSOPInstanceUID = generate_uid()
@@ -56,11 +58,10 @@ def write_dicom(
     ds = FileDataset(str(path), {}, file_meta=meta, preamble=b"\0" * 128)
     ds.SOPClassUID = US_IMAGE_STORAGE
     ds.SOPInstanceUID = meta.MediaStorageSOPInstanceUID
-    ds.StudyInstanceUID = generate_uid()
+    ds.StudyInstanceUID, ds.SeriesInstanceUID = generate_uid(), generate_uid()
     ds.Modality = "US"
-    if identifying:
-        for keyword, value in SECRETS.items():
-            setattr(ds, keyword, value)
+    for keyword, value in tags.items():
+        setattr(ds, keyword, value)
     color = pixels.ndim == (4 if frames > 1 else 3)
     ds.SamplesPerPixel = 3 if color else 1
     ds.PhotometricInterpretation = photometric or ("RGB" if color else "MONOCHROME2")

@@ -17,13 +17,10 @@ import sys
 from collections.abc import Iterator
 from pathlib import Path
 
-import numpy as np
 import pydicom
 import pytest
 from hydra import compose
 from omegaconf import DictConfig, open_dict
-from pydicom.dataset import FileDataset, FileMetaDataset
-from pydicom.uid import ExplicitVRLittleEndian, generate_uid
 
 from bus_seg.cli.predict import predict
 from bus_seg.cli.validate import run as run_validate
@@ -32,11 +29,11 @@ from bus_seg.io.manifest import read_manifest, write_manifest
 from bus_seg.registration import RegistrationSettings, register_cohort
 from bus_seg.train import train
 from tests.helpers.configs import packaged_configs
+from tests.helpers.dicom import write_dicom
 from tests.helpers.registration_factory import CaseSpec, FragmentSpec, write_cohort
 
 pytest.importorskip("wandb")
 
-US_IMAGE_STORAGE = "1.2.840.10008.5.1.4.1.1.6.1"
 SECRETS = {
     "PatientName": "Quokkaface^Zebulon",
     "PatientID": "PID7Q3X9ZK",
@@ -66,28 +63,6 @@ def secret_variants(uids: list[str]) -> set[bytes]:
     return {v.lower().encode() for v in variants}
 
 
-def write_identified_dicom(path: Path, pixels: np.ndarray, spacing_mm: float) -> Path:
-    """An ultrasound DICOM file of ``pixels`` carrying every tag of :data:`SECRETS`."""
-    meta = FileMetaDataset()
-    meta.MediaStorageSOPClassUID = US_IMAGE_STORAGE
-    meta.MediaStorageSOPInstanceUID = generate_uid()
-    meta.TransferSyntaxUID = ExplicitVRLittleEndian
-    ds = FileDataset(str(path), {}, file_meta=meta, preamble=b"\0" * 128)
-    ds.SOPClassUID, ds.SOPInstanceUID = US_IMAGE_STORAGE, meta.MediaStorageSOPInstanceUID
-    ds.StudyInstanceUID, ds.SeriesInstanceUID = generate_uid(), generate_uid()
-    ds.Modality = "US"
-    for keyword, value in SECRETS.items():
-        setattr(ds, keyword, value)
-    ds.SamplesPerPixel, ds.PhotometricInterpretation = 1, "MONOCHROME2"
-    ds.Rows, ds.Columns = pixels.shape
-    ds.BitsAllocated = ds.BitsStored = 8
-    ds.HighBit, ds.PixelRepresentation = 7, 0
-    ds.PixelSpacing = [spacing_mm, spacing_mm]
-    ds.PixelData = np.ascontiguousarray(pixels, dtype=np.uint8).tobytes()
-    ds.save_as(path, enforce_file_format=True)
-    return path
-
-
 def identified_cohort(root: Path, n_cases: int = 5) -> Path:
     """A registrable cohort (test registration factory) whose ultrasound images are DICOM."""
     specs = [
@@ -104,8 +79,11 @@ def identified_cohort(root: Path, n_cases: int = 5) -> Path:
     manifest = write_cohort(specs, root)
     rows = []
     for record in read_manifest(manifest).records:
-        dicom = write_identified_dicom(
-            record.us_path.with_suffix(".dcm"), read_gray(record.us_path), 0.1
+        dicom = write_dicom(
+            record.us_path.with_suffix(".dcm"),
+            read_gray(record.us_path),
+            pixel_spacing=(0.1, 0.1),
+            tags=SECRETS,
         )
         record.us_path.unlink()
         rows.append(
