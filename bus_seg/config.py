@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import functools
 import importlib.util
 import json
 import warnings
@@ -17,6 +18,7 @@ from omegaconf import DictConfig, open_dict
 CONFIG_MODULE = "bus_seg.conf"
 
 
+@functools.cache
 def store_settings_configs() -> None:
     """Store the configs whose values come from the settings dataclasses in Hydra's ConfigStore.
 
@@ -30,10 +32,9 @@ def store_settings_configs() -> None:
     - ``simulation/<preset>``: the fault presets (``easy``, ``default``, ``hard``) at ``faults``;
     - ``_simulate_settings``: every other simulator setting, the base of ``conf/simulate.yaml``.
 
-    Importing this module calls it (the command-line tools and :func:`compose_config` import
-    it); code that composes the packaged configs with Hydra's own ``initialize_config_module``
-    imports it (or calls :func:`prepare_hydra`) first. Storing again replaces the nodes with
-    equal ones.
+    :func:`prepare_hydra` calls it (once per process): the command-line tools and
+    :func:`compose_config` do; code that composes the packaged configs with Hydra's own
+    ``initialize_config_module`` calls :func:`prepare_hydra` first.
     """
     from hydra.core.config_store import ConfigStore
 
@@ -73,8 +74,8 @@ def field_defaults(cls: type, skip: tuple[str, ...] = ()) -> dict[str, Any]:
 def prepare_hydra() -> None:
     """Set Hydra up for bus_seg's configs: the bundled sweeper, and no warning for intended merges.
 
-    - The configs whose defaults live in code are already in the ConfigStore (importing this
-      module stores them: :func:`store_settings_configs`).
+    - The configs whose defaults live in code go into the ConfigStore
+      (:func:`store_settings_configs`).
     - ``conf/hydra/launcher/{joblib,submitit_slurm}.yaml`` set bus_seg's defaults on top of the
       launcher plugins' structured configs of the same name. Hydra 1.3 merges the two on purpose
       ("automatic schema matching") and warns that the merge is deprecated; here it is intended.
@@ -83,6 +84,7 @@ def prepare_hydra() -> None:
       Importing its modules stores its config; registering the class makes it instantiable. It
       needs optuna (the ``sweep`` extra); without it ``hydra/sweeper=bus_seg_optuna`` is unknown.
     """
+    store_settings_configs()
     warnings.filterwarnings(
         "ignore",
         message=r"\s*'hydra/launcher/(joblib|submitit_slurm)' is validated against ConfigStore schema",
@@ -128,6 +130,3 @@ def compose_config(
         if "paths" in cfg:
             cfg.paths.output_dir = str(output_dir)
     return cfg
-
-
-store_settings_configs()
