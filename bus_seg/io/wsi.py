@@ -10,6 +10,7 @@ import math
 from pathlib import Path
 from types import TracebackType
 
+import cv2
 import numpy as np
 import tifffile
 from PIL import Image, UnidentifiedImageError
@@ -594,18 +595,28 @@ def _is_min_is_white(level: _Level) -> bool:
 
 
 def block_mean(rgb: np.ndarray, block: int) -> np.ndarray:
-    """Average ``block``×``block`` pixel blocks (the edge padded with white) as uint8."""
+    """Average ``block``×``block`` pixel blocks of an H×W×3 array (the edge padded with
+    white) as uint8, rounded half up."""
     if block == 1:
         return rgb
     height, width = rgb.shape[:2]
     pad_h, pad_w = (-height) % block, (-width) % block
-    padded = np.pad(rgb, ((0, pad_h), (0, pad_w), (0, 0)), constant_values=255)
+    if pad_h or pad_w:
+        rgb = np.pad(rgb, ((0, pad_h), (0, pad_w), (0, 0)), constant_values=255)
+    if block == 2:
+        # OpenCV's 2×2 area reduction is (a + b + c + d + 2) >> 2: the same numbers, ~10× faster
+        shape = (rgb.shape[1] // 2, rgb.shape[0] // 2)
+        return cv2.resize(np.ascontiguousarray(rgb), shape, interpolation=cv2.INTER_AREA)
     wide = np.uint16 if block <= 16 else np.uint32
-    sums = np.zeros((padded.shape[0] // block, padded.shape[1] // block, 3), dtype=wide)
-    for row in range(block):
-        for col in range(block):
-            sums += padded[row::block, col::block]
-    return ((sums + block * block // 2) // (block * block)).astype(np.uint8)
+    rows = rgb[0::block].astype(wide)
+    for row in range(1, block):
+        rows += rgb[row::block]
+    sums = rows[:, 0::block].copy()
+    for col in range(1, block):
+        sums += rows[:, col::block]
+    sums += block * block // 2
+    sums //= block * block
+    return sums.astype(np.uint8)
 
 
 def _to_rgb_uint8(array: np.ndarray, invert: bool = False) -> np.ndarray:

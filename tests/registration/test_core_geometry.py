@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from scipy import ndimage
 
 from bus_seg.errors import RegistrationError
 from bus_seg.registration.fragments import find_fragments
@@ -11,7 +12,16 @@ from bus_seg.registration.mapping import TractMapping, resample_along_core
 from bus_seg.registration.placement import FitTract, Physical
 from bus_seg.registration.projection import core_profile
 from bus_seg.registration.settings import RegistrationSettings
-from bus_seg.registration.tissue import TissueMap, block_mean, clean_mask, detect_tissue, roi_mask
+from bus_seg.registration.tissue import (
+    TissueMap,
+    block_mean,
+    clean_mask,
+    detect_tissue,
+    fill_mask_holes,
+    foreground_score,
+    glass_colour,
+    roi_mask,
+)
 from bus_seg.registration.tract import Tract
 
 
@@ -196,6 +206,46 @@ def test_clean_mask_fills_holes_and_drops_specks() -> None:
     cleaned = clean_mask(mask, 1.0, fill_holes=True)
     np.testing.assert_array_equal(cleaned, boxes((60, 60), (10, 50, 10, 50)))
     assert not clean_mask(mask, 0.0, fill_holes=False)[27, 27]
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_clean_mask_equals_the_minimum_maximum_filter_definition(seed: int) -> None:
+    """The OpenCV morphology gives the pixels of scipy.ndimage's filters with their borders."""
+    rng = np.random.default_rng(seed)
+    for _ in range(40):
+        height, width = rng.integers(1, 70, 2)
+        noise = ndimage.gaussian_filter(rng.random((height, width)), rng.uniform(0, 3))
+        mask = noise > rng.uniform(0.3, 0.7)
+        radius, fill = float(rng.uniform(0, 9)), bool(rng.integers(2))
+        opened = ndimage.maximum_filter(ndimage.minimum_filter(mask, size=3, mode="constant"), 3)
+        size = 2 * int(round(radius)) + 1
+        if size > 1:
+            dilated = ndimage.maximum_filter(opened, size=size, mode="constant", cval=False)
+            opened = ndimage.minimum_filter(dilated, size=size, mode="constant", cval=True)
+        expected = fill_mask_holes(opened) if fill else opened
+        np.testing.assert_array_equal(clean_mask(mask, radius, fill), expected)
+
+
+@pytest.mark.parametrize("block", [2, 3, 4, 6])
+def test_block_mean_is_the_rounded_block_average(block: int) -> None:
+    rng = np.random.default_rng(block)
+    for height, width in ((37, 53), (block * 9, block * 31), (1, 1)):
+        rgb = rng.integers(0, 4, (height, width, 3), dtype=np.uint8) * 85  # many half-way ties
+        padded = np.pad(
+            rgb, ((0, -height % block), (0, -width % block), (0, 0)), constant_values=255
+        )
+        sums = padded.reshape(padded.shape[0] // block, block, -1, block, 3).sum(axis=(1, 3))
+        area = block * block
+        np.testing.assert_array_equal(block_mean(rgb, block), (sums + area // 2) // area)
+
+
+def test_optical_density_score_is_the_summed_channel_densities() -> None:
+    rng = np.random.default_rng(0)
+    rgb = rng.integers(0, 256, (31, 47, 3), dtype=np.uint8)
+    glass = glass_colour(rgb)
+    density = -np.log10(np.maximum(rgb, 1).astype(np.float32) / glass)
+    expected = np.clip(density, 0.0, None).sum(axis=2)
+    np.testing.assert_allclose(foreground_score(rgb, "od"), expected, rtol=1e-6, atol=1e-6)
 
 
 def test_block_mean_and_roi_mask() -> None:
