@@ -29,7 +29,7 @@ from bus_seg.registration.qc import write_qc
 from bus_seg.registration.report import failed_row, report_frame, write_report
 from bus_seg.registration.settings import RegistrationSettings
 from bus_seg.registration.shards import shard_records, shard_report_path
-from bus_seg.registration.workers import die_with_parent
+from bus_seg.registration.workers import init_worker
 
 logger = logging.getLogger(__name__)
 
@@ -202,7 +202,7 @@ def _register_records(
             with ProcessPoolExecutor(
                 min(workers, len(pending)),
                 mp_context=context,
-                initializer=die_with_parent,
+                initializer=init_worker,
                 initargs=(os.getpid(),),
             ) as pool:
                 futures = {

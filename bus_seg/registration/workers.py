@@ -1,7 +1,8 @@
-"""Worker processes that die with their parent: no orphan keeps running after a killed run.
+"""Registration's worker processes: one thread each, and no orphan after a killed run.
 
-:func:`die_with_parent` is the initializer of registration's process pool. On Linux it asks the
-kernel to send SIGKILL to the worker when its parent dies (``prctl(PR_SET_PDEATHSIG)``); on every
+:func:`init_worker` is the initializer of registration's process pool. The pool runs a worker
+per core, so OpenCV keeps to one thread in each. With :func:`die_with_parent`, on Linux the
+kernel sends SIGKILL to the worker when its parent dies (``prctl(PR_SET_PDEATHSIG)``); on every
 system a daemon thread also checks once a second whether the parent is gone (``os.getppid()``
 changes when a process is orphaned) and then ends the worker.
 """
@@ -15,8 +16,16 @@ import sys
 import threading
 import time
 
+import cv2
+
 PR_SET_PDEATHSIG = 1
 WATCHDOG_SECONDS = 1.0
+
+
+def init_worker(parent_pid: int) -> None:
+    """Initialise a pool worker: one OpenCV thread, and it ends when ``parent_pid`` ends."""
+    cv2.setNumThreads(1)
+    die_with_parent(parent_pid)
 
 
 def die_with_parent(parent_pid: int) -> None:
