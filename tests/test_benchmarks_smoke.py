@@ -101,15 +101,21 @@ def test_data_pipeline_times_the_registration_cache(tmp_path: Path) -> None:
     assert registered["prepare_data_first_s"] > 0 and registered["prepare_data_second_s"] > 0
 
 
-@pytest.mark.slow  # about 30 s: a simulated scanner slide and two registrations in fresh processes
-def test_registration_scanner_resolution_compares_old_and_new_reading(tmp_path: Path) -> None:
+@pytest.mark.slow  # about 30 s: a simulated scanner slide, three registrations in fresh processes
+def test_registration_scanner_resolution_compares_the_paths(tmp_path: Path) -> None:
     figures = run_quick("registration_scanner_resolution", tmp_path)["figures"]
+    baseline = figures.pop("baseline")
     (entry,) = figures.values()
     summary = entry["summary"]
     assert summary["cases"] == 1 and summary["labels_identical"] == 1
-    for path in ("old", "new"):
+    # the pre-issue registration comes from git history: absent from a shallow clone
+    before = [] if baseline["unavailable"] else ["before"]
+    assert summary["paths"] == ["new", "whole", *before]
+    for path in summary["paths"]:
         assert summary[path]["median_cpu_s"] > 0 and summary[path]["median_peak_rss_mb"] > 0
         assert summary[path]["mean_dice"] >= 0.99
+    for reference in ["whole", *before]:
+        assert summary[f"{reference}_over_new"]["cpu_s"] > 0
 
 
 def test_regulariser_cost_records_every_loss(tmp_path: Path) -> None:
@@ -124,3 +130,10 @@ def test_regulariser_cost_records_every_loss(tmp_path: Path) -> None:
         "ce + compactness + crf + entropy + box",
     }
     assert figures["ratio_to_ce"]["ce"] == 1.0 and isinstance(figures["target_met"], bool)
+
+
+def test_scanner_benchmark_records_a_missing_baseline_instead_of_failing(tmp_path: Path) -> None:
+    script = load_script("registration_scanner_resolution")
+    folder, why = script.unpack_baseline("0" * 40, tmp_path)
+    assert folder is None and "git archive 0000000 failed" in why
+    assert script.unpack_baseline("none", tmp_path) == (None, "skipped (--baseline-commit none)")
