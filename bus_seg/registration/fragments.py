@@ -133,22 +133,24 @@ def find_fragments(tissue: TissueMap, min_area_mm2: float, proximal_end: str) ->
     pieces = []
     for value in kept:
         window = slices[value - 1]
-        sub_rows, sub_cols = np.nonzero(labels[window] == value)
+        piece = labels[window] == value
+        sub_rows, sub_cols = np.nonzero(piece)
         rows, cols = sub_rows + window[0].start, sub_cols + window[1].start
-        pieces.append((rows, cols, _outline_um(tissue, labels[window] == value, window)))
+        pieces.append((rows, cols, tissue.to_um(rows, cols), _outline_um(tissue, piece, window)))
 
-    points = np.concatenate([tissue.to_um(rows, cols) for rows, cols, _ in pieces])
+    points = np.concatenate([piece[2] for piece in pieces])
     centre = points.mean(axis=0)
     axis, warnings = _oriented_axis(points - centre, proximal_end)
-    centres = [tissue.to_um(rows, cols).mean(axis=0) for rows, cols, _ in pieces]
+    centres = [piece[2].mean(axis=0) for piece in pieces]
     order = np.argsort([(c - centre) @ axis for c in centres], kind="stable")
     fragments = []
     for position, index in enumerate(order):
-        rows, cols, outline = pieces[index]
+        rows, cols, _, outline = pieces[index]
         fragments.append(
             _fragment(position, rows, cols, centres[index], outline, axis, len(rows) * pixel_mm2)
         )
-    warnings += _overlap_warnings(tissue, fragments, axis, centre)
+    along = [(pieces[index][2] - centre) @ axis for index in order]
+    warnings += _overlap_warnings(tissue, along)
     lengths = np.array([f.length_um for f in fragments])
     offsets = np.concatenate([[0.0], np.cumsum(lengths)[:-1]])
     return CoreGeometry(
@@ -233,17 +235,13 @@ def _fragment(
     )
 
 
-def _overlap_warnings(
-    tissue: TissueMap, fragments: list[Fragment], axis: np.ndarray, centre: np.ndarray
-) -> list[str]:
-    """Warnings for consecutive pieces whose extents along the axis overlap."""
+def _overlap_warnings(tissue: TissueMap, along: list[np.ndarray]) -> list[str]:
+    """Warnings for consecutive pieces whose extents overlap, given each piece's pixel
+    positions ``along`` the axis (µm), in order."""
     tolerance = OVERLAP_TOLERANCE_PX * max(tissue.pixel_um)
-    extents = []
-    for fragment in fragments:
-        along = (tissue.to_um(fragment.rows, fragment.cols) - centre) @ axis
-        extents.append((along.min(), along.max()))
+    extents = [(positions.min(), positions.max()) for positions in along]
     warnings = []
-    for k in range(len(fragments) - 1):
+    for k in range(len(extents) - 1):
         overlap = extents[k][1] - extents[k + 1][0]
         if overlap > tolerance:
             warnings.append(
