@@ -30,7 +30,9 @@ def store_settings_configs() -> None:
       ``conf/registration/<option>.yaml`` starts from it (``defaults: [_base, _self_]``);
     - ``source/_base``: the simulator's image source at its defaults (``conf/source``);
     - ``simulation/<preset>``: the fault presets (``easy``, ``default``, ``hard``) at ``faults``;
-    - ``_simulate_settings``: every other simulator setting, the base of ``conf/simulate.yaml``.
+    - ``_simulate_settings``: every other simulator setting, the base of ``conf/simulate.yaml``;
+    - ``_validate_readers``: the registration's reader settings (``READER_SETTINGS``) at their
+      defaults, the base of ``conf/validate.yaml``.
 
     :func:`prepare_hydra` calls it (once per process): the command-line tools and
     :func:`compose_config` do; code that composes the packaged configs with Hydra's own
@@ -38,11 +40,14 @@ def store_settings_configs() -> None:
     """
     from hydra.core.config_store import ConfigStore
 
-    from bus_seg.registration.settings import RegistrationSettings
+    from bus_seg.registration.settings import READER_SETTINGS, RegistrationSettings
     from bus_seg.simulate.settings import FAULT_PRESETS, SimulationSettings, SourceSettings
 
     store = ConfigStore.instance()
-    store.store(group="registration", name="_base", node=field_defaults(RegistrationSettings))
+    registration = field_defaults(RegistrationSettings)
+    store.store(group="registration", name="_base", node=registration)
+    readers = {key: registration[key] for key in READER_SETTINGS}
+    store.store(name="_validate_readers", node=readers)
     store.store(group="source", name="_base", node=field_defaults(SourceSettings))
     for name, values in FAULT_PRESETS.items():
         node = json.loads(json.dumps({"difficulty": name, **values}))

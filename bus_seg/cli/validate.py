@@ -18,8 +18,6 @@ from bus_seg.cli.app import CONFIG_PATH, HYDRA_VERSION_BASE, exits_cleanly, run_
 if TYPE_CHECKING:
     from bus_seg.data.validation import ValidationReport
 
-READER_KEYS = ("slide_backend", "annotation_object_types", "use_outside_dicom_regions")
-"""Options shared with ``registration.*``: how slides, annotations and DICOM files are read."""
 USAGE = (
     "nothing to validate: give manifest=<cohort.csv> and/or mask_folder=<folder>, e.g. "
     "bus-seg-validate manifest=cohort/manifest.csv"
@@ -32,11 +30,11 @@ def run(cfg: DictConfig) -> int:
         print(USAGE, file=sys.stderr)
         return 2
     from bus_seg.data.validation import check_cohort, check_mask_folder
-    from bus_seg.registration.settings import RegistrationSettings
+    from bus_seg.registration.settings import READER_SETTINGS, RegistrationSettings
 
     reports: list[tuple[ValidationReport, str]] = []
     if cfg.manifest is not None:
-        readers = {key: cfg[key] for key in READER_KEYS}
+        readers = {key: cfg[key] for key in READER_SETTINGS}
         report = check_cohort(
             str(cfg.manifest),
             require_tract=bool(cfg.require_tract),

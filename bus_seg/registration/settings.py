@@ -30,6 +30,8 @@ QC_ONLY = frozenset({"qc", "qc_dpi"})
 """Settings that change only the QC pictures, never the label maps."""
 NOT_PER_CASE = frozenset({"allow_outside_paths"})
 """Settings that act on the manifest as a whole, not on the registration of a case."""
+READER_SETTINGS = ("slide_backend", "annotation_object_types", "use_outside_dicom_regions")
+"""How slides, annotations and DICOM files are read: ``bus-seg-validate`` takes them too."""
 
 
 @dataclass(frozen=True)
