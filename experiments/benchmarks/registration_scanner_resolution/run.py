@@ -82,6 +82,7 @@ def simulate(args: argparse.Namespace, mpp: float, out: Path) -> tuple[Path, lis
         flush=True,
     )
     cases = json.loads((out / "simulation.json").read_text())["cases"]
+    os.sync()  # the slides' write-back would otherwise run beside the first cases' timing
     return manifest, [{"case_id": case_id, **info} for case_id, info in sorted(cases.items())]
 
 
