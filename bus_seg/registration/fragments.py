@@ -32,6 +32,8 @@ OVERLAP_TOLERANCE_PX = 2.0
 """Overlaps along the axis up to this many grid pixels are rounding, not a warning."""
 OUTLINE_SMOOTHING_PX = 1.5
 """Gaussian smoothing of a piece's mask before its outline is traced (grid pixels)."""
+OUTLINE_STRIP_PX = 128
+"""Grid rows of a piece's long side traced at once (:func:`_outline_um`)."""
 
 
 @dataclass(frozen=True)
@@ -165,17 +167,40 @@ def find_fragments(tissue: TissueMap, min_area_mm2: float, proximal_end: str) ->
 
 
 def _outline_um(tissue: TissueMap, piece: np.ndarray, window: tuple[slice, slice]) -> np.ndarray:
-    """Sub-pixel outline of a piece, in µm.
+    """Sub-pixel outline points of a piece, in µm (in no particular order; some repeated).
 
     The 0.5 level of the piece's mask smoothed with a Gaussian of ``OUTLINE_SMOOTHING_PX``:
     a straight edge, axis-parallel or tilted, lies where the true edge is, not on the outer
     corners of its pixel staircase (which would lengthen every tilted piece by about a pixel).
+
+    Only the points are used (a piece's rectangle is that of their convex hull), so the level
+    is traced in strips of :data:`OUTLINE_STRIP_PX` across the piece's long side, each cropped
+    to the piece with the smoothing's reach around it: the points of a trace of the whole
+    window, without smoothing and scanning the empty corners of a tilted piece's bounding box.
     """
     pad = int(np.ceil(4 * OUTLINE_SMOOTHING_PX)) + 1
-    smooth = ndimage.gaussian_filter(np.pad(piece.astype(np.float32), pad), OUTLINE_SMOOTHING_PX)
-    contour = np.concatenate(find_contours(smooth, 0.5))
-    rows = contour[:, 0] - pad + window[0].start
-    cols = contour[:, 1] - pad + window[1].start
+    reach = int(4 * OUTLINE_SMOOTHING_PX + 0.5)  # scipy.ndimage's kernel radius (truncate=4)
+    padded = np.pad(piece, pad)
+    long = 1 if piece.shape[1] > piece.shape[0] else 0  # the strips run across this axis
+    filled = np.flatnonzero(padded.any(axis=1 - long))
+    points = []
+    for start in range(filled[0] - 1, filled[-1] + 1, OUTLINE_STRIP_PX):
+        stop = min(start + OUTLINE_STRIP_PX, filled[-1] + 1)
+        # the level's cells start..stop-1 need the mask within reach of lines start..stop
+        first, last = max(start - reach, 0), min(stop + reach + 1, padded.shape[long])
+        band = padded[first:last] if long == 0 else padded[:, first:last]
+        extent = np.flatnonzero(band.any(axis=long))
+        low = max(extent[0] - reach - 1, 0)
+        high = min(extent[-1] + reach + 2, padded.shape[1 - long])
+        strip = band[:, low:high] if long == 0 else band[low:high]
+        smooth = ndimage.gaussian_filter(strip.astype(np.float32), OUTLINE_SMOOTHING_PX)
+        offset = (first, low) if long == 0 else (low, first)
+        for contour in find_contours(smooth, 0.5):
+            position = contour[:, long] + first
+            points.append(contour[(position >= start) & (position <= stop)] + offset)
+    outline = np.concatenate(points)
+    rows = outline[:, 0] - pad + window[0].start
+    cols = outline[:, 1] - pad + window[1].start
     return tissue.to_um(rows, cols)
 
 
