@@ -4,8 +4,8 @@ against two plain references that decode a whole pyramid level, on the same simu
 Cases come from the simulator (phantom, ``--core-mm`` cores, rasters at ``--source-mpp``)
 written as scanner slides (``wsi.scan_mpp``) at each ``--mpps`` value, alternately Aperio SVS
 and pyramidal OME-TIFF with 4× pyramid levels, with ``--margin-mm`` of glass around the core.
-Every case is registered once per path, each time in a fresh child process (``register_case``,
-QC off):
+Every case is registered ``--repeats`` times per path (interleaved, the case's time is their
+median), each time in a fresh child process (``register_case``, QC off):
 
 - ``new``: ``tissue_regions=true`` (the default): tissue found on a coarse level, only its
   boxes read at ``tissue_mpp``;
@@ -52,7 +52,7 @@ from recording import (  # noqa: E402
     verdict,
 )
 
-QUICK = {"cases": 1, "core_mm": 6.0, "mpps": [0.5], "margin_mm": 1.5}
+QUICK = {"cases": 1, "core_mm": 6.0, "mpps": [0.5], "margin_mm": 1.5, "repeats": 1}
 PATHS = ("new", "whole", "before")
 REFERENCES = ("whole", "before")
 BASELINE_COMMIT = "31dc3444623b58fe06421e992da01010764c37f8"
@@ -148,6 +148,21 @@ def run_child(
     return figures
 
 
+def combine(runs: list[dict[str, Any]]) -> dict[str, Any]:
+    """One case's figures over its repeats: median wall and CPU seconds, the highest peak RSS,
+    and the repeats' CPU seconds; refused if any repeat was."""
+    refused = [run for run in runs if "refused" in run]
+    if refused:
+        return refused[0]
+    return {
+        **runs[0],
+        "wall_s": median([run["wall_s"] for run in runs]),
+        "cpu_s": median([run["cpu_s"] for run in runs]),
+        "peak_rss_mb": max(run["peak_rss_mb"] for run in runs),
+        "cpu_s_repeats": [run["cpu_s"] for run in runs],
+    }
+
+
 def describe(figures: dict[str, Any]) -> str:
     if "refused" in figures:
         return f"refused ({figures['refused']})"
@@ -169,18 +184,25 @@ def measure(args: argparse.Namespace, work: Path) -> dict[str, Any]:
                 "format": case["wsi_format"],
                 "slide_px": case["slide_size_px"],
             }
+            runs: dict[str, list[dict[str, Any]]] = {name: [] for name in paths}
+            for _ in range(args.repeats):  # interleaved, so that drifts in speed hit every path
+                for name in paths:
+                    out = work / f"labels_{mpp:g}_{case['case_id']}_{name}.npy"
+                    runs[name].append(
+                        run_child(
+                            manifest,
+                            case["case_id"],
+                            name,
+                            out,
+                            args.reference_budget,
+                            baseline,
+                            args.threads,
+                        )
+                    )
             labels = {}
             for name in paths:
+                row[name] = combine(runs[name])
                 out = work / f"labels_{mpp:g}_{case['case_id']}_{name}.npy"
-                row[name] = run_child(
-                    manifest,
-                    case["case_id"],
-                    name,
-                    out,
-                    args.reference_budget,
-                    baseline,
-                    args.threads,
-                )
                 labels[name] = np.load(out) if "refused" not in row[name] else None
             row["labels_identical"] = labels["whole"] is not None and bool(
                 np.array_equal(labels["whole"], labels["new"])
@@ -302,10 +324,11 @@ def report(results: dict[str, Any], args: argparse.Namespace) -> str:
         f"Phantom cases with {args.core_mm:g} mm cores (seed {args.seed}), simulated at "
         f"{args.source_mpp:g} µm/px with {args.margin_mm:g} mm of glass around the core and written "
         f"as scanner slides (4× pyramids). Level-0 sizes (width×height): {slides}.\n\n"
-        "Each case registered once per path in a fresh child process (`RegistrationSettings(qc=False)`; "
+        f"Each case registered {args.repeats} times per path (interleaved), each time in a fresh "
+        "child process (`RegistrationSettings(qc=False)`; "
         "`tissue_regions` true = new, false = whole level). "
-        f"{before} Time is inside `register_case`; peak RSS is the "
-        "child's `VmHWM` (interpreter and libraries included). The references' children run with "
+        f"{before} A case's time is the median of its repeats, inside `register_case`; its peak RSS is "
+        "the highest child `VmHWM` (interpreter and libraries included). The references' children run with "
         f"`BUS_SEG_MAX_PIXELS={args.reference_budget}` so that they are measured, not "
         "refused; the new path keeps the default pixel budget. Ratios are medians over the cases "
         "that both paths registered; labels identical compares the new path with the whole-level "
@@ -343,6 +366,12 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         type=int,
         default=2**33,
         help="BUS_SEG_MAX_PIXELS of the whole-level reference children (default 2^33)",
+    )
+    parser.add_argument(
+        "--repeats",
+        type=int,
+        default=3,
+        help="registrations of each case per path, interleaved; the case's time is their median",
     )
     parser.add_argument(
         "--baseline-commit",
