@@ -409,7 +409,7 @@ def _clean_window(mask: np.ndarray, close_radius_px: float, fill_holes: bool) ->
 
 def fill_mask_holes(mask: np.ndarray) -> np.ndarray:
     """``mask`` with every background region that does not touch the border filled."""
-    background, _ = ndimage.label(~mask)
+    _, background = cv2.connectedComponents((~mask).view(np.uint8), connectivity=4)
     edge = np.concatenate([background[0], background[-1], background[:, 0], background[:, -1]])
     open_to_border = np.zeros(background.max() + 1, dtype=bool)
     open_to_border[edge] = True
