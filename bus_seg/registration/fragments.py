@@ -10,11 +10,13 @@ to the axis and its length is the rectangle's extent along that side. Positions 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from fractions import Fraction
 
+import cv2
 import numpy as np
 import shapely
 from scipy import ndimage
-from skimage.measure import find_contours, label
+from skimage.measure import find_contours
 
 from bus_seg.errors import RegistrationError
 from bus_seg.registration.tissue import TissueMap
@@ -122,8 +124,12 @@ def find_fragments(tissue: TissueMap, min_area_mm2: float, proximal_end: str) ->
         )
     pixel_x, pixel_y = tissue.pixel_um
     pixel_mm2 = pixel_x * pixel_y * 1e-6
-    labels, count = label(tissue.mask, connectivity=2, return_num=True)
-    areas = np.bincount(labels.ravel(), minlength=count + 1)[1:] * pixel_mm2
+    # 8-connected pieces, with their pixel counts and bounding boxes
+    count, labels, stats, _ = cv2.connectedComponentsWithStats(
+        tissue.mask.view(np.uint8), connectivity=8, ltype=cv2.CV_32S
+    )
+    count -= 1  # label 0 is the background
+    areas = stats[1:, cv2.CC_STAT_AREA] * pixel_mm2
     kept = [k + 1 for k in range(count) if areas[k] >= min_area_mm2]
     if not kept:
         largest = f"{areas.max():.3g} mm²" if count else "none"
@@ -131,19 +137,19 @@ def find_fragments(tissue: TissueMap, min_area_mm2: float, proximal_end: str) ->
             f"no tissue piece is at least {min_area_mm2:g} mm² (largest: {largest}); the "
             "slide shows no core, or set registration.min_fragment_area_mm2 / tissue_threshold"
         )
-    slices = ndimage.find_objects(labels)
     pieces = []
     for value in kept:
-        window = slices[value - 1]
+        left, top, width, height = stats[value, :4]
+        window = (slice(top, top + height), slice(left, left + width))
         piece = labels[window] == value
         sub_rows, sub_cols = np.nonzero(piece)
         rows, cols = sub_rows + window[0].start, sub_cols + window[1].start
-        pieces.append((rows, cols, tissue.to_um(rows, cols), _outline_um(tissue, piece, window)))
+        pieces.append((rows, cols, _moments(rows, cols), _outline_um(tissue, piece, window)))
 
-    points = np.concatenate([piece[2] for piece in pieces])
-    centre = points.mean(axis=0)
-    axis, warnings = _oriented_axis(points - centre, proximal_end)
-    centres = [piece[2].mean(axis=0) for piece in pieces]
+    total = np.sum([piece[2] for piece in pieces], axis=0, dtype=object)
+    centre = _centroid_um(tissue, total)
+    axis, warnings = _oriented_axis(_covariance_um2(tissue, total), proximal_end)
+    centres = [_centroid_um(tissue, piece[2]) for piece in pieces]
     order = np.argsort([(c - centre) @ axis for c in centres], kind="stable")
     fragments = []
     for position, index in enumerate(order):
@@ -151,7 +157,10 @@ def find_fragments(tissue: TissueMap, min_area_mm2: float, proximal_end: str) ->
         fragments.append(
             _fragment(position, rows, cols, centres[index], outline, axis, len(rows) * pixel_mm2)
         )
-    along = [(pieces[index][2] - centre) @ axis for index in order]
+    # positions along the axis: the grid index part, plus that of the grid's first pixel
+    step = np.asarray(tissue.pixel_um) * axis
+    first = (tissue.to_um(np.zeros(1), np.zeros(1))[0] - centre) @ axis
+    along = [pieces[index][1] * step[0] + pieces[index][0] * step[1] + first for index in order]
     warnings += _overlap_warnings(tissue, along)
     lengths = np.array([f.length_um for f in fragments])
     offsets = np.concatenate([[0.0], np.cumsum(lengths)[:-1]])
@@ -204,9 +213,38 @@ def _outline_um(tissue: TissueMap, piece: np.ndarray, window: tuple[slice, slice
     return tissue.to_um(rows, cols)
 
 
-def _oriented_axis(centred: np.ndarray, proximal_end: str) -> tuple[np.ndarray, list[str]]:
-    """Principal axis of the centred points, pointing from the proximal to the distal end."""
-    covariance = centred.T @ centred / max(len(centred), 1)
+def _moments(rows: np.ndarray, cols: np.ndarray) -> np.ndarray:
+    """Pixel count and raw moments ``(n, Σr, Σc, Σr², Σc², Σrc)`` as exact integers."""
+    rows, cols = rows.astype(np.int64), cols.astype(np.int64)
+    sums = (rows.sum(), cols.sum(), (rows * rows).sum(), (cols * cols).sum(), (rows * cols).sum())
+    return np.array([len(rows), *(int(value) for value in sums)], dtype=object)
+
+
+def _centroid_um(tissue: TissueMap, moments: np.ndarray) -> np.ndarray:
+    """Centroid (µm) of the pixels whose :func:`_moments` are given."""
+    n, sum_r, sum_c = moments[:3]
+    return tissue.to_um(np.array([sum_r / n]), np.array([sum_c / n]))[0]
+
+
+def _covariance_um2(tissue: TissueMap, moments: np.ndarray) -> np.ndarray:
+    """Covariance (µm², x then y) of the pixels whose :func:`_moments` are given, exact up
+    to its final rounding."""
+    n, sum_r, sum_c, sum_rr, sum_cc, sum_rc = moments
+    variance_x = Fraction(n * sum_cc - sum_c * sum_c, n * n)
+    variance_y = Fraction(n * sum_rr - sum_r * sum_r, n * n)
+    covariance_xy = Fraction(n * sum_rc - sum_r * sum_c, n * n)
+    pixel_x, pixel_y = tissue.pixel_um
+    return np.array(
+        [
+            [float(variance_x) * pixel_x**2, float(covariance_xy) * pixel_x * pixel_y],
+            [float(covariance_xy) * pixel_x * pixel_y, float(variance_y) * pixel_y**2],
+        ]
+    )
+
+
+def _oriented_axis(covariance: np.ndarray, proximal_end: str) -> tuple[np.ndarray, list[str]]:
+    """Principal axis of the tissue (``covariance`` in µm²), pointing from the proximal to the
+    distal end."""
     eigenvalues, eigenvectors = np.linalg.eigh(covariance)
     axis = eigenvectors[:, np.argmax(eigenvalues)]
     distal = np.array(DISTAL_DIRECTIONS[proximal_end])
