@@ -164,13 +164,6 @@ def check_flag(option: str, value: Any) -> bool:
     return value
 
 
-def check_text(option: str, value: Any) -> str:
-    """A string."""
-    if not isinstance(value, str):
-        raise ConfigError(f"{option}={value!r} must be a string")
-    return value
-
-
 def check_weights(option: str, weights: Any, names: Sequence[str]) -> dict[str, float]:
     """A mapping name → non-negative weight with a positive total, completed with zeros."""
     if not isinstance(weights, Mapping):

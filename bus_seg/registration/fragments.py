@@ -146,7 +146,7 @@ def find_fragments(tissue: TissueMap, min_area_mm2: float, proximal_end: str) ->
         rows, cols = sub_rows + window[0].start, sub_cols + window[1].start
         pieces.append((rows, cols, _moments(rows, cols), _outline_um(tissue, piece, window)))
 
-    total = np.sum([piece[2] for piece in pieces], axis=0, dtype=object)
+    total = sum(piece[2] for piece in pieces)  # the moments of all the tissue
     centre = _centroid_um(tissue, total)
     axis, warnings = _oriented_axis(_covariance_um2(tissue, total), proximal_end)
     centres = [_centroid_um(tissue, piece[2]) for piece in pieces]
